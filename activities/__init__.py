@@ -1,0 +1,1 @@
+"""Temporal activities: all I/O (database, Slack, SMTP, HTTP), failures classified once."""

@@ -1,0 +1,97 @@
+"""The `accolade` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from cli._common import RUN_DIR, die, find_config_path, load, pick_tenant
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Accolade achievement hub.")
+config_app = typer.Typer(no_args_is_help=True, help="Check the configuration file.")
+connectors_app = typer.Typer(no_args_is_help=True, help="Work with connectors offline.")
+app.add_typer(config_app, name="config")
+app.add_typer(connectors_app, name="connectors")
+
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="path to accolade.yaml")]
+TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant id (default: the only one)")]
+
+
+@app.command()
+def up(config: ConfigOpt = None) -> None:
+    """Run the hub: Temporal dev server, worker and receiver, until Ctrl-C or SIGTERM."""
+    from cli.up import run_up
+
+    path, cfg = load(config)
+    raise SystemExit(run_up(path, cfg, RUN_DIR))
+
+
+@config_app.command("check")
+def config_check(file: Annotated[str | None, typer.Argument(help="config file")] = None) -> None:
+    """Print `file:line: field: message` for every error; exit 2 if there is any."""
+    from config import check_config
+
+    path = find_config_path(file)
+    problems = check_config(path)
+    for line in problems:
+        print(line)
+    if problems:
+        raise SystemExit(2)
+    print(f"{path}: ok")
+
+
+@connectors_app.command("parse")
+def connectors_parse(
+    connector: Annotated[str, typer.Argument(help="vendor slug, e.g. github")],
+    file: Annotated[str, typer.Argument(help="payload file (JSON)")],
+    header: Annotated[list[str] | None, typer.Option("--header", "-H", help="'Name: value'")] = None,
+) -> None:
+    """Print the canonical events a vendor payload maps to, as JSON lines."""
+    from cli.parse import parse_file
+
+    raise SystemExit(parse_file(connector, file, header or []))
+
+
+@app.command()
+def emit(
+    event_type: Annotated[str, typer.Argument(metavar="TYPE", help="e.g. deploy.completed")],
+    actor: Annotated[str, typer.Option("--actor", help="SYSTEM:VALUE, e.g. github:octocat")],
+    data: Annotated[list[str] | None, typer.Option("--data", help="KEY=VALUE (JSON values)")] = None,
+    event_id: Annotated[str | None, typer.Option("--id", help="stable event id")] = None,
+    source: Annotated[str, typer.Option("--source", help="CloudEvents source")] = "/cli/emit",
+    api_key: Annotated[str | None, typer.Option("--api-key", help="tenant API key")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="hub URL")] = None,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Post one event to the running hub (for scripts and CI jobs)."""
+    import httpx
+
+    from cli.emit import build_event, post_event
+
+    _, cfg = load(config)
+    chosen = pick_tenant(cfg, tenant)
+    try:
+        event = build_event(event_type, actor, data or [], event_id=event_id, source=source,
+                            env=dict(os.environ))
+        answer = post_event(cfg, chosen, event, api_key=api_key, url=url)
+    except (ValueError, RuntimeError) as exc:
+        die(str(exc))
+    except httpx.TransportError as exc:
+        die(f"cannot reach the hub: {exc}", 1)
+    status = answer.get("results", [{}])[0].get("status", "?")
+    print(json.dumps({"id": event["id"], "status": status}))
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

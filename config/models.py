@@ -1,0 +1,161 @@
+"""The shape of `accolade.yaml` (DESIGN §7), as pydantic models."""
+
+from __future__ import annotations
+
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from rules.definitions import AchievementSpec
+
+__all__ = [
+    "ApiSettings",
+    "ChannelSettings",
+    "Config",
+    "ConnectorSettings",
+    "PersonSettings",
+    "StoreSettings",
+    "TemporalSettings",
+    "TenantSettings",
+]
+
+_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Strict):
+    url: str = "sqlite:///.accolade/accolade.db"
+
+
+class TemporalSettings(_Strict):
+    address: str = Field(default="embedded", description="'embedded' or host:port")
+    namespace: str = "accolade"
+    task_queue: str = "accolade"
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    port: int = Field(default=7233, description="embedded dev server's gRPC port")
+    ui_port: int = Field(default=8233, description="embedded dev server's web UI port")
+
+    @property
+    def embedded(self) -> bool:
+        return self.address == "embedded"
+
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}" if self.embedded else self.address
+
+
+class ApiSettings(_Strict):
+    listen: str = Field(default="127.0.0.1:8787", pattern=r"^[^:\s]+:\d{1,5}$")
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+class ConnectorSettings(_Strict):
+    id: str = Field(pattern=_ID)
+    vendor: str
+    secret: SecretStr = Field(description="webhook signing secret, as an ${ENV} reference")
+
+    @field_validator("vendor")
+    @classmethod
+    def _known_vendor(cls, vendor: str) -> str:
+        from connectors import vendors  # late: connectors import vendor SDKs
+
+        if vendor not in vendors():
+            raise ValueError(f"unknown vendor {vendor!r}; known: {', '.join(vendors())}")
+        return vendor
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_present(cls, secret: SecretStr) -> SecretStr:
+        if not secret.get_secret_value():
+            raise ValueError("the secret is empty: webhooks cannot be verified without it")
+        return secret
+
+
+class ChannelSettings(_Strict):
+    id: str = Field(pattern=_ID)
+    kind: Literal["console", "feed", "slack"]
+    token: SecretStr | None = None
+    base_url: str | None = None
+
+
+class PersonSettings(_Strict):
+    person: str = Field(pattern=_ID)
+    identities: list[str] = Field(min_length=1)
+
+    @field_validator("identities")
+    @classmethod
+    def _identity_strings(cls, identities: list[str]) -> list[str]:
+        from identity.refs import parse_identity_ref
+
+        for ref in identities:
+            parse_identity_ref(ref)
+        return identities
+
+
+class TenantSettings(_Strict):
+    id: str = Field(pattern=_ID)
+    time_zone: str = "UTC"
+    shards: int = Field(default=4, ge=1, le=256)
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    connectors: list[ConnectorSettings] = Field(default_factory=list)
+    channels: list[ChannelSettings] = Field(default_factory=list)
+    people: list[PersonSettings] = Field(default_factory=list)
+    achievements: list[AchievementSpec] = Field(default_factory=list)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {zone!r}") from None
+        return zone
+
+    def connector(self, connector_id: str) -> ConnectorSettings | None:
+        return next((c for c in self.connectors if c.id == connector_id), None)
+
+    def achievement(self, key: str) -> AchievementSpec | None:
+        return next((a for a in self.achievements if a.key == key), None)
+
+    def channel(self, channel_id: str) -> ChannelSettings | None:
+        return next((c for c in self.channels if c.id == channel_id), None)
+
+
+class Config(_Strict):
+    store: StoreSettings = StoreSettings()
+    temporal: TemporalSettings = TemporalSettings()
+    api: ApiSettings = ApiSettings()
+    tenants: list[TenantSettings] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Config:
+        _no_duplicates([t.id for t in self.tenants], "tenant id")
+        _no_duplicates([c.id for t in self.tenants for c in t.connectors], "connector id")
+        return self
+
+    def tenant(self, tenant_id: str) -> TenantSettings | None:
+        return next((t for t in self.tenants if t.id == tenant_id), None)
+
+    def find_connector(self, connector_id: str) -> tuple[TenantSettings, ConnectorSettings] | None:
+        for tenant in self.tenants:
+            if (found := tenant.connector(connector_id)) is not None:
+                return tenant, found
+        return None
+
+
+def _no_duplicates(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what} {value!r}: {what}s must be unique in the file")
+        seen.add(value)

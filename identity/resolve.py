@@ -1,0 +1,157 @@
+"""Persons and their linked identities: resolution at ingest, links, and parked releases.
+
+A link maps (system, kind, value) to a person. Resolution tries an actor's keys in order of
+trust (stable id, then login, then email) and records which link decided it, so a grant can
+later say *why* it is this person's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from identity.refs import IdentityRef
+from rules.events import Actor, CloudEvent
+from store.eventlog import Route, release_parked
+from store.schema import events, identities, parked_keys, persons
+
+__all__ = [
+    "AmbiguousIdentity",
+    "UnknownIdentity",
+    "find_person",
+    "link_identity",
+    "route_actors",
+    "stored_key",
+]
+
+Key = tuple[str, str, str]
+
+
+class UnknownIdentity(LookupError):
+    pass
+
+
+class AmbiguousIdentity(LookupError):
+    def __init__(self, ref: IdentityRef, candidates: list[tuple[str, Key]]) -> None:
+        self.candidates = candidates
+        listing = ", ".join(f"{p} (via {s}:{k}={v})" for p, (s, k, v) in candidates)
+        super().__init__(f"{ref} matches several persons: {listing}")
+
+
+def stored_key(ref: IdentityRef) -> Key:
+    """The key a link is stored under. Without an explicit kind, digits mean an id."""
+    if ref.kind is not None or ref.system in ("email", "slack"):
+        return ref.candidates()[0]
+    kind = "id" if ref.value.isdigit() else "login"
+    return (ref.system, kind, ref.value if kind == "id" else ref.value.lower())
+
+
+def _lookup(conn: Connection, tenant: str, keys: Iterable[Key]) -> dict[Key, str]:
+    wanted = list(set(keys))
+    if not wanted:
+        return {}
+    cols = (identities.c.system, identities.c.kind, identities.c.value)
+    stmt = select(*cols, identities.c.person_id).where(
+        identities.c.tenant == tenant, tuple_(*cols).in_(wanted)
+    )
+    return {(r.system, r.kind, r.value): r.person_id for r in conn.execute(stmt)}
+
+
+def route_actors(conn: Connection, tenant: str, actors: Sequence[Actor]) -> list[Route | None]:
+    """Resolve each actor to a person (one query for the batch); None means park it."""
+    found = _lookup(conn, tenant, (k for actor in actors for k in actor.keys()))
+    return [_route(actor.keys(), found) for actor in actors]
+
+
+def _route(keys: list[Key], found: dict[Key, str]) -> Route | None:
+    for key in keys:
+        if key in found:
+            system, kind, _value = key
+            return Route(found[key], {"link": f"{system}:{kind}", "rule": "first-trusted-key"})
+    return None
+
+
+def find_person(conn: Connection, tenant: str, ref: IdentityRef) -> str:
+    """The person `ref` names; raises UnknownIdentity or AmbiguousIdentity."""
+    found = _lookup(conn, tenant, ref.candidates())
+    if ref.kind is None and ref.system not in ("email", "slack"):
+        persons_found = {found[k] for k in ref.candidates() if k in found}
+        if len(persons_found) > 1:
+            raise AmbiguousIdentity(ref, sorted((found[k], k) for k in found))
+    for key in ref.candidates():
+        if key in found:
+            return found[key]
+    direct = conn.execute(
+        select(persons.c.person_id).where(
+            persons.c.tenant == tenant, persons.c.person_id == ref.value
+        )
+    ).first()
+    if ref.system == "person" and direct is not None:
+        return direct.person_id
+    raise UnknownIdentity(f"no person is linked to {ref}")
+
+
+def link_identity(
+    conn: Connection,
+    tenant: str,
+    person_id: str,
+    ref: IdentityRef,
+    *,
+    origin: str,
+    shards: int,
+) -> int:
+    """Link `ref` to `person_id` and release the parked events it resolves; returns how many.
+
+    Re-linking the same key to the same person is a no-op; to another person it is refused
+    (ValueError): moving an identity between persons is a merge, with its own audit.
+    """
+    now = datetime.now(UTC)
+    _ensure_person(conn, tenant, person_id, now)
+    key = stored_key(ref)
+    current = _lookup(conn, tenant, [key]).get(key)
+    if current is not None and current != person_id:
+        raise ValueError(f"{ref} is already linked to person {current}")
+    if current is None:
+        system, kind, value = key
+        conn.execute(
+            identities.insert().values(
+                tenant=tenant, system=system, kind=kind, value=value,
+                person_id=person_id, origin=origin, linked_at=now,
+            )
+        )
+    return _release_for_key(conn, tenant, key, shards=shards)
+
+
+def _ensure_person(conn: Connection, tenant: str, person_id: str, now: datetime) -> None:
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    conn.execute(
+        dialect.insert(persons)
+        .values(tenant=tenant, person_id=person_id, created_at=now)
+        .on_conflict_do_nothing()
+    )
+
+
+def _release_for_key(conn: Connection, tenant: str, key: Key, *, shards: int) -> int:
+    system, kind, value = key
+    stmt = (
+        select(parked_keys.c.seq, events.c.body)
+        .join(events, events.c.seq == parked_keys.c.seq)
+        .where(
+            parked_keys.c.tenant == tenant,
+            parked_keys.c.system == system,
+            parked_keys.c.kind == kind,
+            parked_keys.c.value == value,
+        )
+        .order_by(parked_keys.c.seq)
+    )
+    released = 0
+    for row in conn.execute(stmt).all():
+        actor = CloudEvent.model_validate(row.body).actor
+        route = route_actors(conn, tenant, [actor])[0]
+        if route is not None:
+            release_parked(conn, tenant, row.seq, route, shards=shards)
+            released += 1
+    return released

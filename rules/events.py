@@ -1,0 +1,97 @@
+"""Canonical events: CloudEvents 1.0 (structured JSON) with Accolade's `data` conventions.
+
+Every connector's output, the ingest API, the event log and `accolade connectors parse` speak
+this one model. `id` + `source` is the dedupe key within a tenant.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["Actor", "CloudEvent", "RESERVED_SOURCE_PREFIX", "connector_source"]
+
+RESERVED_SOURCE_PREFIX = "/accolade/"
+_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*[a-z0-9]$")
+
+
+class Actor(BaseModel):
+    """Who did it, as identities in one system. Stable `id` wins over `login` and `email`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    system: str = Field(min_length=1, max_length=64)
+    id: str | None = None
+    login: str | None = None
+    email: str | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _stringify_id(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    def keys(self) -> list[tuple[str, str, str]]:
+        """Identity lookups in order of trust: (system, kind, value)."""
+        out: list[tuple[str, str, str]] = []
+        if self.id:
+            out.append((self.system, "id", self.id))
+        if self.login:
+            out.append((self.system, "login", self.login.lower()))
+        if self.email:
+            out.append(("email", "id", self.email.lower()))
+        return out
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 structured event; `data` is an object carrying `actor`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: str = "1.0"
+    id: str = Field(min_length=1, max_length=512)
+    source: str = Field(min_length=1, max_length=512)
+    type: str = Field(min_length=3, max_length=128)
+    time: AwareDatetime
+    subject: str | None = None
+    datacontenttype: str | None = "application/json"
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("specversion")
+    @classmethod
+    def _spec(cls, value: str) -> str:
+        if value != "1.0":
+            raise ValueError("only CloudEvents specversion 1.0 is accepted")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if not _TYPE_RE.match(value):
+            raise ValueError("type must be lower-case dotted words, e.g. ci.pipeline.completed")
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _actor(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "actor" not in value:
+            raise ValueError("data.actor is required: who did it, e.g. {system, id}")
+        Actor.model_validate(value["actor"])
+        return value
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.model_validate(self.data["actor"])
+
+    @property
+    def occurred_at(self) -> datetime:
+        return self.time
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def connector_source(tenant: str, connector_id: str) -> str:
+    return f"{RESERVED_SOURCE_PREFIX}{tenant}/{connector_id}"

@@ -1,0 +1,125 @@
+"""SQL schema (SQLAlchemy Core). Alembic migrations in `store/migrations` create it.
+
+The event log (`events`) is append-only. Work for the evaluators lives beside it:
+`event_queue` holds log rows not yet evaluated (with their shard), `parked` holds rows whose
+actor is unknown. Moving a row between them happens in one transaction, which is what makes
+evaluation gap-safe on PostgreSQL (see `store.eventlog`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = ["metadata", "events", "event_queue", "parked", "parked_keys", "quarantine", "webhook_log",
+           "persons", "identities"]
+
+metadata = MetaData()
+_Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", _Seq, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("source", String(512), nullable=False),
+    Column("event_id", String(512), nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant", "source", "event_id", name="uq_events_dedupe"),
+)
+Index("ix_events_tenant_type_time", events.c.tenant, events.c.type, events.c.time)
+
+event_queue = Table(
+    "event_queue",
+    metadata,
+    Column("seq", _Seq, ForeignKey("events.seq"), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("shard", Integer, nullable=False),
+    Column("person_id", String(128), nullable=False),
+    Column("decision", JSON, nullable=False),
+)
+Index("ix_event_queue_shard", event_queue.c.tenant, event_queue.c.shard, event_queue.c.seq)
+
+parked = Table(
+    "parked",
+    metadata,
+    Column("seq", _Seq, ForeignKey("events.seq"), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("parked_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_parked_tenant", parked.c.tenant, parked.c.seq)
+
+# The identity keys a parked event's actor carries, so a new link finds its events fast.
+parked_keys = Table(
+    "parked_keys",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("system", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(320), primary_key=True),
+    Column("seq", _Seq, ForeignKey("events.seq"), primary_key=True),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", _Seq, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("channel", String(128), nullable=False),  # connector id or "api"
+    Column("delivery_id", String(512)),
+    Column("reason", Text, nullable=False),
+    Column("body", Text),  # None when the request failed verification: never keep it
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+webhook_log = Table(
+    "webhook_log",
+    metadata,
+    Column("id", _Seq, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("delivery_id", String(512)),
+    Column("event", String(128)),
+    Column("outcome", String(32), nullable=False),  # stored|duplicate|ignored|quarantined|unauthorized
+    Column("accepted", Integer, nullable=False, default=0),
+    Column("dropped", Integer, nullable=False, default=0),
+    Column("detail", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_webhook_log_connector", webhook_log.c.tenant, webhook_log.c.connector, webhook_log.c.id)
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("person_id", String(128), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("system", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(320), primary_key=True),
+    Column("person_id", String(128), nullable=False),
+    Column("origin", String(32), nullable=False),  # config | cli | api
+    Column("linked_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_identities_person", identities.c.tenant, identities.c.person_id)

@@ -1,0 +1,178 @@
+"""The command line as scripts use it: parse offline, emit to a running receiver, and `up`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.factories import CONFIG_TEXT, ENV, FIXTURES
+
+ACCOLADE = [sys.executable, "-m", "cli"]
+
+
+def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+        ) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **ENV, **(env or {})}
+    for name in ("GITHUB_RUN_ID", "CI_JOB_ID", "BUILD_TAG", "ACCOLADE_CONFIG"):
+        if env is None or name not in env:
+            full_env.pop(name, None)
+    return subprocess.run([*ACCOLADE, *args], capture_output=True, text=True, cwd=cwd,
+                          env=full_env, timeout=120, check=False)
+
+
+def test_parse_prints_canonical_events_as_json_lines() -> None:
+    done = run("connectors", "parse", "github", str(FIXTURES / "workflow_run" / "01-completed.json"),
+               "--header", "X-GitHub-Event: workflow_run", "--header", "X-GitHub-Delivery: abc-1")
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.splitlines()
+    event = json.loads(line)
+    assert (event["type"], event["id"]) == ("ci.pipeline.completed", "abc-1")
+    assert event["data"]["actor"]["id"] == "15669918"
+    assert event["data"]["outcome"] == "success"
+
+
+def test_parse_ignored_event_prints_reason_on_stderr_only() -> None:
+    done = run("connectors", "parse", "github", str(FIXTURES / "star" / "00-created.json"),
+               "-H", "X-GitHub-Event: star")
+    assert (done.returncode, done.stdout) == (0, "")
+    assert "ignored" in done.stderr and "star" in done.stderr
+
+
+def test_parse_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    done = run("connectors", "parse", "github", str(broken), "-H", "X-GitHub-Event: workflow_run")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "invalid JSON" in done.stderr and "Traceback" not in done.stderr
+    incomplete = tmp_path / "incomplete.json"
+    incomplete.write_text('{"action": "completed", "workflow_run": {"conclusion": "success"}}')
+    done = run("connectors", "parse", "github", str(incomplete), "-H", "X-GitHub-Event: workflow_run")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the process exited during start-up"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url}/healthz did not answer in {timeout}s")
+
+
+def _write_config(tmp_path: Path, api_port: int, **temporal_ports: int) -> Path:
+    text = CONFIG_TEXT.replace("sqlite:///unused.db", f"sqlite:///{tmp_path / 'hub.db'}")
+    temporal = ", ".join(f"{k}: {v}" for k, v in temporal_ports.items())
+    text = f"api: {{listen: '127.0.0.1:{api_port}'}}\ntemporal: {{{temporal}}}\n" + text
+    path = tmp_path / "accolade.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    port = _free_port()
+    config = _write_config(tmp_path, port)
+    from cli.up import prepare_store
+    from config import load_config
+
+    prepare_store(load_config(config, env=ENV))
+    process = subprocess.Popen([sys.executable, "-m", "api.serve", "--config", str(config)],
+                               env={**os.environ, **ENV}, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process)
+        yield config, url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_emit_with_ci_context_counts_a_retried_command_once(receiver: tuple[Path, str]) -> None:
+    config, _ = receiver
+    ci = {"GITHUB_REPOSITORY": "acme/app", "GITHUB_RUN_ID": "77", "GITHUB_JOB": "deploy"}
+    args = ("emit", "deploy.completed", "--actor", "github:Codertocat", "--data", "outcome=success",
+            "--data", "attempts=2", "--config", str(config), "--tenant", "demo")
+    first, second = run(*args, env=ci), run(*args, env=ci)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["status"] == "accepted"
+    assert json.loads(second.stdout)["status"] == "duplicate"
+    assert "random id" not in first.stderr
+
+
+def test_emit_without_id_or_ci_warns_about_random_ids(receiver: tuple[Path, str]) -> None:
+    config, _ = receiver
+    done = run("emit", "lms.course.completed", "--actor", "email:ada@example.com",
+               "--config", str(config), "--tenant", "demo")
+    assert done.returncode == 0, done.stderr
+    assert "random id" in done.stderr
+
+
+def test_emit_explicit_id_and_unreachable_hub(receiver: tuple[Path, str], tmp_path: Path) -> None:
+    config, _ = receiver
+    args = ("emit", "ticket.resolved", "--actor", "jira:abc", "--id", "T-1", "--config",
+            str(config), "--tenant", "demo")
+    assert json.loads(run(*args).stdout)["status"] == "accepted"
+    assert json.loads(run(*args).stdout)["status"] == "duplicate"
+    down = run(*args, "--url", f"http://127.0.0.1:{_free_port()}")
+    assert down.returncode == 1 and "cannot reach the hub" in down.stderr
+    assert "Traceback" not in down.stderr
+
+
+@pytest.mark.temporal
+def test_up_serves_healthz_and_stops_everything_on_sigterm(tmp_path: Path) -> None:
+    api_port = _free_port()
+    config = _write_config(tmp_path, api_port, port=_free_port(), ui_port=_free_port())
+    log = tmp_path / "up.log"
+    with log.open("wb") as sink:
+        up = subprocess.Popen([*ACCOLADE, "up", "--config", str(config)], cwd=tmp_path,
+                              env={**os.environ, **ENV}, stdin=subprocess.DEVNULL,
+                              stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{api_port}", up, timeout=90)
+        record = json.loads((tmp_path / ".accolade" / "up.json").read_text())
+        assert record["config"] == str(config)
+        children = _children(up.pid)
+        assert len(children) >= 2  # dev server and receiver (and the worker, once it exists)
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=30) == 0
+        assert all(not _alive(pid) for pid in children)
+        assert not (tmp_path / ".accolade" / "up.json").exists()
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert "Traceback" not in log.read_text()
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
