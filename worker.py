@@ -1,5 +1,80 @@
-"""The Temporal worker process (`python worker.py --config FILE`).
+"""The Temporal worker process: `python worker.py --config FILE` (run by `accolade up`).
 
-Evaluation and delivery workflows are registered here by the durable-evaluation work; until
-then the worker only connects, so `accolade up` can already supervise it.
+Builds the clients (database, Temporal), registers the workflows and activities, applies the
+config's people (releasing parked events), wakes every evaluator once, and runs until
+SIGINT/SIGTERM.
 """
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.delivery import DeliveryActivities
+from activities.evaluation import EvaluationActivities
+from activities.temporal_client import connect, wake_evaluators
+from config import Config, load_config
+from identity.sync import sync_people
+from store import create_store_engine
+from workflows import WORKFLOWS
+
+__all__ = ["build_worker", "main", "run_worker"]
+
+log = logging.getLogger("accolade.worker")
+
+
+def build_worker(client: Client, config: Config, engine: Engine, *, task_queue: str | None = None,
+                 executor: ThreadPoolExecutor) -> Worker:
+    queue = task_queue or config.temporal.task_queue
+    evaluation = EvaluationActivities(engine, config, client, queue)
+    delivery = DeliveryActivities(engine, config)
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=list(WORKFLOWS),
+        activities=[evaluation.evaluate_shard, evaluation.dispatch_grants,
+                    delivery.deliver, delivery.mark_failed],
+        activity_executor=executor,
+        max_concurrent_activities=8,
+    )
+
+
+async def run_worker(config_path: str) -> None:
+    config = load_config(config_path)
+    engine = create_store_engine(config.store.url)
+    client = await connect(config)
+    for tenant in config.tenants:
+        released = await asyncio.to_thread(sync_people, engine, tenant)
+        if released:
+            log.info("tenant %s: %d parked event(s) released by configured links", tenant.id, released)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity") as executor:
+        worker = build_worker(client, config, engine, executor=executor)
+        async with worker:
+            for tenant in config.tenants:  # catch up on anything a lost notification left behind
+                await wake_evaluators(client, config, tenant.id, range(tenant.shards))
+            log.info("worker ready on task queue %s", config.temporal.task_queue)
+            await stop.wait()
+    engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="accolade-worker")
+    parser.add_argument("--config", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    asyncio.run(run_worker(args.config))
+
+
+if __name__ == "__main__":
+    main()

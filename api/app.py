@@ -3,6 +3,9 @@
 Routes:
     POST /webhooks/{connector_id}   vendor webhooks, verified over the raw body first
     POST /v1/events                 one CloudEvent or a batch, tenant bearer key
+    GET  /v1/persons/{identity}     progress, grants with evidence, deliveries (tenant key)
+    GET  /v1/persons/{identity}/feed  the in-app feed
+    GET  /v1/deliveries[?failed=true]
     GET  /healthz                   liveness plus a store round-trip
 """
 
@@ -19,6 +22,7 @@ from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
 from api.ingest import BatchOutcome, ingest_batch
+from api.reads import router as reads_router
 from api.webhooks import handle_webhook
 from config.models import Config, TenantSettings
 
@@ -47,6 +51,7 @@ def create_app(config: Config, engine: Engine, notifier: Notifier | None = None)
     app.state.engine = engine
     app.state.notifier = notifier or _NoNotifier()
     _routes(app)
+    app.include_router(reads_router)
     return app
 
 

@@ -3,30 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 
 import uvicorn
 
+from activities.temporal_client import EvaluatorNotifier, connect
 from api.app import create_app
 from config import load_config
 from store import create_store_engine
 
 __all__ = ["main"]
 
+log = logging.getLogger("accolade.receiver")
+
+
+async def serve(config_path: str) -> None:
+    config = load_config(config_path)
+    engine = create_store_engine(config.store.url)
+    notifier: EvaluatorNotifier | None = None
+    try:
+        notifier = EvaluatorNotifier(await connect(config), config)
+        notifier.start()
+    except RuntimeError as exc:  # the SDK raises RuntimeError when it cannot connect
+        log.warning("Temporal at %s unreachable (%s): evaluators will pick events up on their "
+                    "timer once it is back", config.temporal.target(), exc)
+    app = create_app(config, engine, notifier=notifier)
+    server = uvicorn.Server(uvicorn.Config(app, host=config.api.host, port=config.api.port,
+                                           log_level="warning"))
+    try:
+        await server.serve()
+    finally:
+        if notifier is not None:
+            await notifier.stop()
+        engine.dispose()
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="accolade-receiver")
     parser.add_argument("--config", required=True)
     args = parser.parse_args(argv)
-    config = load_config(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s receiver %(levelname)s %(message)s")
-    engine = create_store_engine(config.store.url)
-    app = create_app(config, engine, notifier=_notifier(config))
-    uvicorn.run(app, host=config.api.host, port=config.api.port, log_level="warning")
-
-
-def _notifier(config: object) -> None:
-    return None  # evaluators arrive with the durable-evaluation work
+    asyncio.run(serve(args.config))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ config_app = typer.Typer(no_args_is_help=True, help="Check the configuration fil
 connectors_app = typer.Typer(no_args_is_help=True, help="Work with connectors offline.")
 app.add_typer(config_app, name="config")
 app.add_typer(connectors_app, name="connectors")
+person_app = typer.Typer(no_args_is_help=True, help="People: progress, grants, evidence.")
+identity_app = typer.Typer(no_args_is_help=True, help="Link identities to persons.")
+app.add_typer(person_app, name="person")
+app.add_typer(identity_app, name="identity")
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="path to accolade.yaml")]
 TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant id (default: the only one)")]
@@ -38,12 +42,37 @@ def config_check(file: Annotated[str | None, typer.Argument(help="config file")]
     from config import check_config
 
     path = find_config_path(file)
-    problems = check_config(path)
+    problems = check_config(path) or _published_version_problems(path)
     for line in problems:
         print(line)
     if problems:
         raise SystemExit(2)
     print(f"{path}: ok")
+
+
+def _published_version_problems(path: str) -> list[str]:
+    """A changed rule under a published version, when the configured store is reachable."""
+    from pathlib import Path as FsPath
+
+    from sqlalchemy.exc import DBAPIError
+
+    from cli.up import version_issues
+    from config import load_config
+    from config._yaml import ConfigIssue, load_with_lines
+    from store import create_store_engine
+
+    config = load_config(path)
+    if config.store.url.startswith("sqlite") and not FsPath(config.store.url.split("///", 1)[-1]).exists():
+        return []  # nothing published yet
+    engine = create_store_engine(config.store.url)
+    try:
+        issues = version_issues(engine, config, publish=False)
+    except DBAPIError:
+        return []  # store unreachable or not migrated: nothing to compare against
+    finally:
+        engine.dispose()
+    loaded = load_with_lines(FsPath(path).read_text())
+    return [ConfigIssue(loaded.line_of(p), p, m).render(path) for p, m in issues]
 
 
 @connectors_app.command("parse")
@@ -87,6 +116,51 @@ def emit(
         die(f"cannot reach the hub: {exc}", 1)
     status = answer.get("results", [{}])[0].get("status", "?")
     print(json.dumps({"id": event["id"], "status": status}))
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+@person_app.command("show")
+def person_show(
+    identity: Annotated[str, typer.Argument(help="SYSTEM:VALUE, e.g. github:Codertocat")],
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Progress, grants with evidence, and deliveries of the person IDENTITY names."""
+    from cli.people import show_person
+
+    _, cfg = load(config)
+    show_person(cfg, pick_tenant(cfg, tenant), identity, as_json=as_json)
+
+
+@identity_app.command("link")
+def identity_link(
+    person: Annotated[str, typer.Argument(help="person id")],
+    identity: Annotated[str, typer.Argument(help="SYSTEM:VALUE to link")],
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Link IDENTITY to PERSON; its parked events are evaluated once, in order."""
+    from cli.people import link
+
+    _, cfg = load(config)
+    link(cfg, pick_tenant(cfg, tenant), person, identity)
+
+
+@app.command()
+def deliveries(
+    failed: Annotated[bool, typer.Option("--failed", help="only failed deliveries")] = False,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Delivery status per grant and channel, newest first."""
+    from cli.people import show_deliveries
+
+    _, cfg = load(config)
+    show_deliveries(cfg, pick_tenant(cfg, tenant), failed=failed, as_json=as_json)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m cli`

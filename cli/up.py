@@ -15,9 +15,15 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from config import Config
+from config._yaml import format_path
 from identity.sync import sync_people
 from store import create_store_engine, migrate
+from store.evaluation import check_versions
+
+Path_ = tuple[str | int, ...]
 
 __all__ = ["SEARCH_ATTRIBUTES", "run_up", "temporal_binary"]
 
@@ -98,17 +104,41 @@ def _set_retention(config: Config) -> None:
     )
 
 
-def prepare_store(config: Config) -> None:
+def prepare_store(config: Config) -> list[str]:
+    """Migrate, publish achievement versions and apply people; returns version conflicts."""
     engine = create_store_engine(config.store.url)
-    migrate(engine)
-    for tenant in config.tenants:
-        sync_people(engine, tenant)
-    engine.dispose()
+    try:
+        migrate(engine)
+        problems = publish_achievements(engine, config)
+        if not problems:
+            for tenant in config.tenants:
+                sync_people(engine, tenant)
+        return problems
+    finally:
+        engine.dispose()
+
+
+def publish_achievements(engine: Engine, config: Config, *, publish: bool = True) -> list[str]:
+    """Problems as `tenants[t].achievements[a].version: message` (see `version_issues`)."""
+    return [f"{format_path(path)}: {message}" for path, message in
+            version_issues(engine, config, publish=publish)]
+
+
+def version_issues(engine: Engine, config: Config, *, publish: bool) -> list[tuple[Path_, str]]:
+    issues: list[tuple[Path_, str]] = []
+    with engine.begin() as conn:
+        for t, tenant in enumerate(config.tenants):
+            for a, problem in check_versions(conn, tenant.id, tenant.achievements, publish=publish):
+                issues.append((("tenants", t, "achievements", a, "version"), problem))
+    return issues
 
 
 def run_up(config_path: str, config: Config, run_dir: Path) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
-    prepare_store(config)
+    if problems := prepare_store(config):
+        for problem in problems:
+            print(f"accolade up: {config_path}: {problem}", file=sys.stderr)
+        return 2
     supervisor = Supervisor()
     signal.signal(signal.SIGINT, supervisor.stop_all)
     signal.signal(signal.SIGTERM, supervisor.stop_all)
@@ -129,6 +159,7 @@ def _supervise(supervisor: Supervisor, config: Config, config_path: str, run_dir
             if not supervisor.stopping:
                 _set_retention(config)
         py = sys.executable
+        supervisor.start("worker", [py, "-m", "worker", "--config", config_path])
         supervisor.start("receiver", [py, "-m", "api.serve", "--config", config_path])
         _wait_for_port(config.api.port, supervisor)
     except (RuntimeError, subprocess.CalledProcessError) as exc:

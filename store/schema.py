@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -23,8 +24,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["metadata", "events", "event_queue", "parked", "parked_keys", "quarantine", "webhook_log",
-           "persons", "identities"]
+__all__ = [
+    "achievement_versions", "deliveries", "event_queue", "events", "feed", "grants", "identities",
+    "metadata", "parked", "parked_keys", "persons", "progress", "quarantine", "shard_state",
+    "webhook_log",
+]
 
 metadata = MetaData()
 _Seq = BigInteger().with_variant(Integer(), "sqlite")
@@ -123,3 +127,89 @@ identities = Table(
     Column("linked_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_identities_person", identities.c.tenant, identities.c.person_id)
+
+# --- evaluation: progress, grants with evidence, deliveries (migration 0002) ---
+
+achievement_versions = Table(
+    "achievement_versions",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("achievement", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+)
+
+progress = Table(
+    "progress",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("person_id", String(128), primary_key=True),
+    Column("achievement", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("first_events", JSON, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("grant_id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("person_id", String(128), nullable=False),
+    Column("achievement", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("shard", Integer, nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("dispatched_at", DateTime(timezone=True)),
+)
+Index("ix_grants_person", grants.c.tenant, grants.c.person_id)
+Index("ix_grants_outbox", grants.c.tenant, grants.c.shard, grants.c.dispatched_at)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("grant_id", String(36), ForeignKey("grants.grant_id"), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("person_id", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # queued|retrying|sent|failed|fell_back
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("detail", JSON),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+)
+Index("ix_deliveries_status", deliveries.c.tenant, deliveries.c.status)
+
+feed = Table(
+    "feed",
+    metadata,
+    Column("id", _Seq, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("person_id", String(128), nullable=False),
+    Column("grant_id", String(36), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("grant_id", "channel", name="uq_feed_grant_channel"),
+)
+Index("ix_feed_person", feed.c.tenant, feed.c.person_id, feed.c.id)
+
+shard_state = Table(
+    "shard_state",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    Column("processed", BigInteger, nullable=False),
+    Column("last_seq", BigInteger),
+    Column("last_run_at", DateTime(timezone=True), nullable=False),
+)

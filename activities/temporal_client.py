@@ -1,0 +1,85 @@
+"""Building the Temporal client, and waking evaluators (signal-with-start, coalesced)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterable
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from activities.contracts import EvaluatorInput
+from config.models import Config
+
+__all__ = ["EvaluatorNotifier", "connect", "wake_evaluators"]
+
+log = logging.getLogger("accolade.notify")
+_SA_TENANT = SearchAttributeKey.for_keyword("AccoladeTenant")
+
+
+async def connect(config: Config) -> Client:
+    return await Client.connect(
+        config.temporal.target(),
+        namespace=config.temporal.namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def wake_evaluators(client: Client, config: Config, tenant_id: str, shards: Iterable[int]) -> None:
+    """Signal `notify` to each shard's evaluator, starting it if it is not running."""
+    for shard in sorted(set(shards)):
+        await client.start_workflow(
+            "EvaluatorWorkflow",
+            EvaluatorInput(tenant=tenant_id, shard=shard),
+            id=f"evaluate/{tenant_id}/{shard}",
+            task_queue=config.temporal.task_queue,
+            start_signal="notify",
+            search_attributes=TypedSearchAttributes([SearchAttributePair(_SA_TENANT, tenant_id)]),
+            static_summary=f"Evaluator for tenant {tenant_id}, shard {shard}",
+        )
+
+
+class EvaluatorNotifier:
+    """Marks shards dirty from any thread; a loop task wakes each dirty evaluator every ~100 ms.
+
+    Notification is an optimisation: evaluators wake on a timer too, so a notification lost
+    to a crash or an unreachable Temporal only delays evaluation.
+    """
+
+    def __init__(self, client: Client, config: Config, *, interval: float = 0.1) -> None:
+        self.client = client
+        self.config = config
+        self.interval = interval
+        self._dirty: dict[str, set[int]] = {}
+        self._lock = threading.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def mark_dirty(self, tenant: str, shards: set[int]) -> None:
+        with self._lock:
+            self._dirty.setdefault(tenant, set()).update(shards)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
+    async def flush(self) -> None:
+        with self._lock:
+            dirty, self._dirty = self._dirty, {}
+        for tenant, shards in dirty.items():
+            try:
+                await wake_evaluators(self.client, self.config, tenant, shards)
+            except Exception as exc:  # noqa: BLE001 - the timer wake covers any failure here
+                log.warning("could not notify evaluators of %s: %s", tenant, exc)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.flush()

@@ -1,0 +1,156 @@
+"""A real hub for end-to-end tests: worker and receiver as subprocesses on the test dev server.
+
+Each hub has its own config file, database, uuid task queue and free port; nothing touches
+`./.accolade/` or the fixed ports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from config import load_config
+from store import create_store_engine
+from store.schema import deliveries, feed, grants
+from tests.factories import CONFIG_TEXT, ENV, FIXTURES, signed_headers
+
+GREEN_RUN = (FIXTURES / "workflow_run" / "01-completed.json").read_bytes()
+OTHER_GREEN_RUN = (FIXTURES / "workflow_run" / "02-completed.json").read_bytes()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Hub:
+    def __init__(self, tmp: Path, db_url: str, temporal_target: str, config_text: str = CONFIG_TEXT) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.task_queue = f"accolade-test-{uuid.uuid4().hex[:8]}"
+        self.tenant = f"demo-{uuid.uuid4().hex[:8]}"
+        text = config_text.replace("sqlite:///unused.db", db_url).replace(
+            "  - id: demo\n", f"  - id: {self.tenant}\n")
+        header = (f"api: {{listen: '127.0.0.1:{self.port}'}}\n"
+                  f"temporal: {{address: '{temporal_target}', namespace: default, "
+                  f"task_queue: {self.task_queue}}}\n")
+        self.config_path = tmp / "accolade.yaml"
+        self.config_path.write_text(header + text)
+        self.config = load_config(self.config_path, env=ENV)
+        self.engine = create_store_engine(db_url)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.receiver: subprocess.Popen[bytes] | None = None
+        self.worker_logs: list[Path] = []
+
+    # --- processes ---
+
+    def prepare(self) -> None:
+        from cli.up import prepare_store
+
+        assert prepare_store(self.config) == []
+
+    def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
+        log = self.tmp / f"worker-{len(self.worker_logs)}.log"
+        self.worker_logs.append(log)
+        with log.open("wb") as sink:
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "worker", "--config", str(self.config_path)],
+                env={**os.environ, **ENV, **env}, stdout=sink, stderr=subprocess.STDOUT,
+                cwd=self.tmp,
+            )
+        return self.worker
+
+    def start_receiver(self) -> None:
+        with (self.tmp / "receiver.log").open("wb") as sink:
+            self.receiver = subprocess.Popen(
+                [sys.executable, "-m", "api.serve", "--config", str(self.config_path)],
+                env={**os.environ, **ENV}, stdout=sink, stderr=subprocess.STDOUT, cwd=self.tmp,
+            )
+        wait_for(lambda: self._healthy(), timeout=30, what="receiver /healthz")
+
+    def _healthy(self) -> bool:
+        assert self.receiver is not None and self.receiver.poll() is None, self.log("receiver.log")
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self) -> None:
+        for process in (self.receiver, self.worker):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        self.engine.dispose()
+
+    def log(self, name: str) -> str:
+        path = self.tmp / name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def console_lines(self) -> list[str]:
+        text = "".join(p.read_text(errors="replace") for p in self.worker_logs if p.exists())
+        return [line for line in text.splitlines() if line.startswith("[accolade] ")]
+
+    # --- traffic ---
+
+    def post_webhook(self, body: bytes = GREEN_RUN, delivery: str = "d-1",
+                     event: str = "workflow_run") -> httpx.Response:
+        return httpx.post(f"{self.url}/webhooks/github", content=body,
+                          headers=signed_headers(body, event, delivery), timeout=10)
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", headers={"authorization": "Bearer test-key"}, timeout=10)
+
+    # --- store ---
+
+    def count(self, table: Any, *where: Any) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+    def grants(self) -> list[Any]:
+        with self.engine.connect() as conn:
+            return conn.execute(select(grants)).all()
+
+    def deliveries(self) -> list[Any]:
+        with self.engine.connect() as conn:
+            return conn.execute(select(deliveries).order_by(deliveries.c.channel)).all()
+
+    def count_processed(self) -> int:
+        from store.schema import shard_state
+
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.sum(shard_state.c.processed), 0))).scalar_one())
+
+    def feed_count(self) -> int:
+        return self.count(feed)
+
+    def wait_delivered(self, grants_expected: int = 1, timeout: float = 60) -> None:
+        def done() -> bool:
+            rows = self.deliveries()
+            return (len(self.grants()) >= grants_expected and len(rows) == 2 * grants_expected
+                    and all(r.status == "sent" for r in rows))
+        wait_for(done, timeout=timeout, what="grant delivered on console and feed")
+
+
+def wait_for(check: Any, *, timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -1,0 +1,111 @@
+"""The pure rule engine: thresholds, filters, evidence and grant ids."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from rules.definitions import AchievementSpec
+from rules.engine import EVIDENCE_FIRST_N, EvalEvent, compile_rule, evaluate, grant_id
+from tests.factories import event
+
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+def spec(count: int = 1, of: str = "ci.pipeline.completed", version: int = 1, **where: object) -> AchievementSpec:
+    return AchievementSpec(key="green", version=version, name="Green",
+                           rule={"count": count, "of": of, "where": where})
+
+
+def items(*events_: object, person: str = "p1") -> list[EvalEvent]:
+    return [EvalEvent(i, person, e, {"link": "github:id"}) for i, e in enumerate(events_)]
+
+
+def run(rule: AchievementSpec, batch: list[EvalEvent], state: dict | None = None):  # noqa: ANN201
+    return evaluate(state or {}, batch, [compile_rule(rule)], tenant="t", now=NOW)
+
+
+def test_threshold_grants_exactly_once_when_reached() -> None:
+    rule = spec(count=3, outcome="success")
+    state, grants, _ = run(rule, items(*(event(str(i), outcome="success") for i in range(2))))
+    assert grants == [] and state[("p1", "green")].count == 2
+    state, grants, _ = run(rule, items(event("2", outcome="success"), event("3", outcome="success")), state)
+    assert len(grants) == 1 and state[("p1", "green")].count == 4
+    _, grants, _ = run(rule, items(event("4", outcome="success")), state)
+    assert grants == []
+
+
+@pytest.mark.parametrize(("where", "data", "counts"), [
+    ({"outcome": "success"}, {"outcome": "failure"}, False),
+    ({"outcome": ["success", "neutral"]}, {"outcome": "neutral"}, True),
+    ({"score": {"gte": 80}}, {"score": 80}, True),
+    ({"score": {"gt": 80}}, {"score": "79.5"}, False),
+    ({"score": {"lt": 10}}, {}, False),
+    ({"environment": {"exists": True}}, {"environment": "prod"}, True),
+    ({"environment": {"exists": False}}, {"environment": "prod"}, False),
+    ({"environment": {"ne": "prod"}}, {"environment": "staging"}, True),
+    ({"repository.owner": "acme"}, {"repository": {"owner": "acme"}}, True),
+    ({"outcome": {"in": ["success"]}}, {"outcome": "success"}, True),
+])
+def test_attribute_filters(where: dict, data: dict, counts: bool) -> None:
+    _, grants, _ = run(spec(**where), items(event("x", **data)))
+    assert bool(grants) is counts
+
+
+def test_other_event_types_do_not_count() -> None:
+    _, grants, _ = run(spec(), items(event("x", type="deploy.completed", outcome="success")))
+    assert grants == []
+
+
+def test_failed_condition_explains_why_not() -> None:
+    rule = compile_rule(spec(outcome="success"))
+    assert rule.failed_condition(event("x", outcome="failure")) == "outcome eq 'success'"
+    assert rule.failed_condition(event("x", outcome="success")) is None
+
+
+def test_grant_id_is_deterministic_opaque_and_version_independent() -> None:
+    _, [v1], _ = run(spec(version=1), items(event("x")))
+    _, [v2], _ = run(spec(version=2, outcome={"exists": False}), items(event("y")))
+    assert v1.grant_id == v2.grant_id == grant_id("t", "green", "p1")
+    assert "p1" not in v1.grant_id and "green" not in v1.grant_id
+    assert grant_id("t", "green", "p2") != v1.grant_id
+    assert grant_id("other", "green", "p1") != v1.grant_id
+
+
+def test_evidence_keeps_first_n_count_and_digest_of_all() -> None:
+    n = EVIDENCE_FIRST_N + 5
+    batch = items(*(event(str(i)) for i in range(n)))
+    _, [grant], _ = run(spec(count=n), batch)
+    ev = grant.evidence
+    assert ev["count"] == n and len(ev["events"]) == EVIDENCE_FIRST_N
+    assert ev["events"][0] == "/test/source#0"
+    assert ev["rule"] == {"key": "green", "version": 1, "hash": spec(count=n).content_hash(),
+                          "count": n, "of": "ci.pipeline.completed"}
+    assert ev["identity"] == {"person": "p1", "link": "github:id"}
+    _, [again], _ = run(spec(count=n), batch)
+    assert again.evidence == ev  # pure: same inputs, same outputs
+    _, [other], _ = run(spec(count=n), list(reversed(batch)))
+    assert other.evidence["digest"] != ev["digest"]
+
+
+def test_people_progress_separately() -> None:
+    batch = items(event("a")) + items(event("b"), person="p2")
+    state, grants, _ = run(spec(count=1), batch)
+    assert sorted(g.person_id for g in grants) == ["p1", "p2"]
+
+
+def test_content_hash_changes_with_the_rule_not_with_delivery() -> None:
+    base = spec(count=2)
+    assert base.content_hash() == spec(count=2).model_copy(update={"name": "Renamed"}).content_hash()
+    assert base.content_hash() != spec(count=3).content_hash()
+
+
+def test_bad_rule_definitions_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        spec(score={"gt": "high"})
+    with pytest.raises(ValidationError):
+        spec(score={"between": [1, 2]})
+    with pytest.raises(ValidationError):
+        spec(count=0)

@@ -1,0 +1,66 @@
+"""DeliverGrantWorkflow: one per grant, id `deliver/<grant-id>`, every channel in parallel.
+
+Each channel is the `deliver` activity with its own retries and backoff; rate limits arrive
+as `next_retry_delay`. When a channel gives up (non-retryable, or out of attempts) its
+delivery record is marked failed with the reason, and the other channels carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import (
+        DeliverGrantInput,
+        DeliverGrantResult,
+        DeliverInput,
+        DeliverResult,
+        MarkFailedInput,
+    )
+
+__all__ = ["DELIVERY_RETRY", "DeliverGrantWorkflow"]
+
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=12,
+    non_retryable_error_types=["Permanent"],
+)
+
+
+@workflow.defn(name="DeliverGrantWorkflow")
+class DeliverGrantWorkflow:
+    @workflow.run
+    async def run(self, input: DeliverGrantInput) -> DeliverGrantResult:
+        results = await asyncio.gather(*(self._channel(input, c) for c in input.grant.channels))
+        return DeliverGrantResult(deliveries=list(results))
+
+    async def _channel(self, input: DeliverGrantInput, channel: str) -> DeliverResult:
+        grant = input.grant
+        request = DeliverInput(tenant=grant.tenant, grant_id=grant.grant_id, channel=channel)
+        try:
+            return await workflow.execute_activity(
+                "deliver",
+                request,
+                result_type=DeliverResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DELIVERY_RETRY,
+                summary=f"deliver {grant.achievement} via {channel}",
+            )
+        except ActivityError as err:
+            reason = str(err.cause.message if err.cause is not None and hasattr(err.cause, "message")
+                         else err.message)
+            await workflow.execute_activity(
+                "mark_delivery_failed",
+                MarkFailedInput(tenant=grant.tenant, grant_id=grant.grant_id, channel=channel,
+                                reason=reason),
+                start_to_close_timeout=timedelta(seconds=30),
+                summary=f"record failed delivery via {channel}",
+            )
+            return DeliverResult(channel=channel, status="failed", detail=reason)

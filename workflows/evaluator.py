@@ -1,0 +1,91 @@
+"""EvaluatorWorkflow: one per (tenant, shard), id `evaluate/<tenant>/<shard>`.
+
+Woken by the coalesced `notify` signal (the receiver sends at most one per shard per ~100 ms)
+or by its own timer, so a lost notification only delays. Each round is one activity that
+reads a batch, evaluates it and commits every effect in one transaction; then undispatched
+grants get their delivery workflows (the outbox). No Temporal operation per event.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import (
+        DispatchInput,
+        DispatchResult,
+        EvaluateShardInput,
+        EvaluateShardResult,
+        EvaluatorInput,
+    )
+
+__all__ = ["EvaluatorWorkflow", "evaluator_id"]
+
+ROUNDS_PER_RUN = 500  # keep histories short even when the server does not suggest it yet
+_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+
+
+def evaluator_id(tenant: str, shard: int) -> str:
+    return f"evaluate/{tenant}/{shard}"
+
+
+@workflow.defn(name="EvaluatorWorkflow")
+class EvaluatorWorkflow:
+    def __init__(self) -> None:
+        self._dirty = True  # a fresh run (or continue-as-new) always looks once
+        self._rounds = 0
+
+    @workflow.signal
+    def notify(self) -> None:
+        """New events were appended to this shard."""
+        self._dirty = True
+
+    @workflow.query
+    def rounds(self) -> int:
+        return self._rounds
+
+    @workflow.run
+    async def run(self, input: EvaluatorInput) -> None:
+        self._rounds = input.rounds
+        for _ in range(ROUNDS_PER_RUN):
+            await self._wait_for_work(input.wake_seconds)
+            await self._round(input)
+            if workflow.info().is_continue_as_new_suggested():
+                break
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(input.model_copy(update={"rounds": self._rounds}))
+
+    async def _wait_for_work(self, wake_seconds: float) -> None:
+        try:
+            await workflow.wait_condition(lambda: self._dirty, timeout=timedelta(seconds=wake_seconds))
+        except TimeoutError:
+            pass  # timer wake: look anyway
+        self._dirty = False
+
+    async def _round(self, input: EvaluatorInput) -> None:
+        result = await workflow.execute_activity(
+            "evaluate_shard",
+            EvaluateShardInput(tenant=input.tenant, shard=input.shard, batch_size=input.batch_size),
+            result_type=EvaluateShardResult,
+            start_to_close_timeout=timedelta(seconds=10),  # a batch takes well under 1 s
+            retry_policy=_RETRY,
+            summary=f"evaluate batch of shard {input.tenant}/{input.shard}",
+        )
+        self._rounds += 1
+        if result.undispatched:
+            await workflow.execute_activity(
+                "dispatch_grants",
+                DispatchInput(grants=result.undispatched),
+                result_type=DispatchResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=_RETRY,
+                summary=f"start delivery of {len(result.undispatched)} grant(s)",
+            )
+        if result.more:
+            self._dirty = True
+        workflow.set_current_details(
+            f"round {self._rounds}: {result.processed} event(s), {result.grants} new grant(s)"
+        )
