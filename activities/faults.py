@@ -12,7 +12,7 @@ import sys
 
 __all__ = ["POINTS", "crash_point"]
 
-POINTS = ("evaluate:before-commit", "evaluate:after-commit", "deliver:after-send")
+POINTS = ("evaluate:before-commit", "evaluate:after-commit", "deliver:after-send", "deliver:after-slack")
 
 
 def crash_point(name: str) -> None:

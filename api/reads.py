@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from config.models import TenantSettings
 from identity import AmbiguousIdentity, UnknownIdentity, find_person, parse_identity_ref
-from store.reads import delivery_rows, feed_rows, person_view
+from store.reads import delivery_rows, feed_rows, person_view, shard_lag
 
 __all__ = ["router"]
 
@@ -64,5 +64,17 @@ async def get_deliveries(request: Request, failed: bool = False) -> dict[str, An
     def read() -> dict[str, Any]:
         with request.app.state.engine.connect() as conn:
             return {"deliveries": delivery_rows(conn, tenant.id, failed_only=failed)}
+
+    return await run_in_threadpool(read)
+
+
+@router.get("/shards")
+async def get_shards(request: Request) -> dict[str, Any]:
+    """Evaluator lag per shard: events waiting, the oldest one, the last round."""
+    tenant = _tenant(request)
+
+    def read() -> dict[str, Any]:
+        with request.app.state.engine.connect() as conn:
+            return {"shards": shard_lag(conn, tenant.id, tenant.shards)}
 
     return await run_in_threadpool(read)

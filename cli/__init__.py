@@ -163,6 +163,15 @@ def deliveries(
     show_deliveries(cfg, pick_tenant(cfg, tenant), failed=failed, as_json=as_json)
 
 
+@app.command()
+def shards(as_json: JsonOpt = False, config: ConfigOpt = None, tenant: TenantOpt = None) -> None:
+    """Evaluator lag per shard: events waiting, oldest waiting, last round."""
+    from cli.people import show_shards
+
+    _, cfg = load(config)
+    show_shards(cfg, pick_tenant(cfg, tenant), as_json=as_json)
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m cli`
     app()
 

@@ -13,9 +13,9 @@ from config.models import Config, TenantSettings
 from identity import AmbiguousIdentity, UnknownIdentity, find_person, link_identity, parse_identity_ref
 from store import create_store_engine
 from store.eventlog import shard_of
-from store.reads import delivery_rows, person_view
+from store.reads import delivery_rows, person_view, shard_lag
 
-__all__ = ["link", "show_deliveries", "show_person"]
+__all__ = ["link", "show_deliveries", "show_person", "show_shards"]
 
 
 def _engine(config: Config) -> Engine:
@@ -120,3 +120,18 @@ def show_deliveries(config: Config, tenant: TenantSettings, *, failed: bool, as_
               f"person {r['person']}  grant {r['grant_id']}  attempts {r['attempts']}{error}")
     if not rows:
         print("no deliveries" + (" failed" if failed else ""))
+
+
+def show_shards(config: Config, tenant: TenantSettings, *, as_json: bool) -> None:
+    engine = _engine(config)
+    try:
+        with engine.connect() as conn:
+            rows = shard_lag(conn, tenant.id, tenant.shards)
+    finally:
+        engine.dispose()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        print(f"{r['workflow_id']:<28} waiting {r['waiting']:>6}  oldest {r['oldest_waiting'] or '-':<26} "
+              f"processed {r['processed']:>8}  last round {r['last_round'] or 'never'}")

@@ -88,3 +88,26 @@ def feed_rows(conn: Connection, tenant: str, person_id: str, *, limit: int = 50)
                         .order_by(feed.c.id.desc()).limit(limit)).all()
     return [{"grant_id": r.grant_id, "title": r.title, "body": r.body,
              "created_at": _iso(r.created_at)} for r in rows]
+
+
+def shard_lag(conn: Connection, tenant: str, shards: int) -> list[dict[str, Any]]:
+    """Per shard: events waiting, the oldest one's receive time, and the evaluator's last round."""
+    from sqlalchemy import func
+
+    from store.schema import event_queue, events, shard_state
+
+    waiting = {
+        r.shard: r for r in conn.execute(
+            select(event_queue.c.shard, func.count().label("waiting"),
+                   func.min(events.c.received_at).label("oldest"))
+            .join(events, events.c.seq == event_queue.c.seq)
+            .where(event_queue.c.tenant == tenant).group_by(event_queue.c.shard))
+    }
+    state = {r.shard: r for r in conn.execute(select(shard_state).where(shard_state.c.tenant == tenant))}
+    out = []
+    for shard in range(shards):
+        w, s = waiting.get(shard), state.get(shard)
+        out.append({"shard": shard, "workflow_id": f"evaluate/{tenant}/{shard}",
+                    "waiting": w.waiting if w else 0, "oldest_waiting": _iso(w.oldest) if w else None,
+                    "processed": s.processed if s else 0, "last_round": _iso(s.last_run_at) if s else None})
+    return out

@@ -139,12 +139,13 @@ class Hub:
     def feed_count(self) -> int:
         return self.count(feed)
 
-    def wait_delivered(self, grants_expected: int = 1, timeout: float = 60) -> None:
+    def wait_delivered(self, grants_expected: int = 1, timeout: float = 60, channels: int = 2,
+                       final: tuple[str, ...] = ("sent",)) -> None:
         def done() -> bool:
             rows = self.deliveries()
-            return (len(self.grants()) >= grants_expected and len(rows) == 2 * grants_expected
-                    and all(r.status == "sent" for r in rows))
-        wait_for(done, timeout=timeout, what="grant delivered on console and feed")
+            return (len(self.grants()) >= grants_expected and len(rows) == channels * grants_expected
+                    and all(r.status in final for r in rows))
+        wait_for(done, timeout=timeout, what=f"{channels} deliveries per grant in {final}")
 
 
 def wait_for(check: Any, *, timeout: float, what: str, interval: float = 0.2) -> None:

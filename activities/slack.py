@@ -1,0 +1,137 @@
+"""The Slack channel: a DM per grant through the official `slack-sdk` client.
+
+Flow: find the person's Slack user id (a `slack:` link, else `users.lookupByEmail` on a linked
+email, remembered as a link) → `conversations.open` → `chat.postMessage` with Block Kit, a
+complete plain-text fallback and the grant id in `metadata`.
+
+At most one DM per grant: on a retry (attempt > 1) the DM's recent history is searched for
+a message whose metadata carries this grant id before anything is posted, so a worker killed
+between Slack's answer and the database write does not send twice.
+
+Failures are classified here once: 429/`ratelimited` → retry after `Retry-After`;
+`invalid_auth`, `account_inactive`, `channel_not_found` (and other auth/config errors) →
+permanent; anything else, including connection errors → retryable. The SDK's own retries are
+off: Temporal retries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from activities.errors import Permanent, Retryable
+from activities.messages import Message
+
+__all__ = [
+    "GRANT_EVENT_TYPE", "PERMANENT_ERRORS", "SlackChannel", "SlackSent", "build_blocks", "slack_client",
+]
+
+GRANT_EVENT_TYPE = "accolade_grant"
+PERMANENT_ERRORS = frozenset({
+    "invalid_auth", "account_inactive", "channel_not_found", "not_authed", "token_revoked",
+    "token_expired", "missing_scope", "not_allowed_token_type", "is_archived", "user_disabled",
+    "cannot_dm_bot", "team_access_not_granted",
+})
+_HISTORY_LIMIT = 50
+
+
+def slack_client(token: str, base_url: str | None = None) -> WebClient:
+    """The sync client with the SDK's retries off (Temporal owns retries)."""
+    url = base_url or "https://slack.com/api/"
+    return WebClient(token=token, base_url=url if url.endswith("/") else url + "/",
+                     timeout=15, retry_handlers=[])
+
+
+@dataclass(frozen=True)
+class SlackSent:
+    channel: str
+    ts: str
+    reused: bool  # found already posted by an earlier attempt
+
+
+def build_blocks(message: Message) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"🏆 {message.title}"[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Why:* {message.why}"}},
+    ]
+    if message.next:
+        next_step = {"type": "mrkdwn", "text": f"*Next:* {message.next}"}
+        blocks.append({"type": "context", "elements": [next_step]})
+    return blocks
+
+
+class SlackChannel:
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def lookup_user(self, email: str) -> str | None:
+        try:
+            return str(self.client.users_lookupByEmail(email=email)["user"]["id"])
+        except SlackApiError as exc:
+            if _error(exc) == "users_not_found":
+                return None
+            raise _classify(exc, "users.lookupByEmail") from None
+        except SlackClientError as exc:
+            raise Retryable(f"users.lookupByEmail: {exc.__class__.__name__}") from None
+
+    def send_dm(self, user_id: str, grant_id: str, message: Message, *, check_history: bool) -> SlackSent:
+        channel = self._call("conversations.open", self.client.conversations_open, users=user_id)
+        dm = str(channel["channel"]["id"])
+        if check_history and (ts := self._already_posted(dm, grant_id)) is not None:
+            return SlackSent(dm, ts, reused=True)
+        answer = self._call(
+            "chat.postMessage", self.client.chat_postMessage,
+            channel=dm, text=message.text, blocks=build_blocks(message),
+            unfurl_links=False, unfurl_media=False,
+            metadata={"event_type": GRANT_EVENT_TYPE, "event_payload": {"grant_id": grant_id}},
+        )
+        return SlackSent(dm, str(answer["ts"]), reused=False)
+
+    def _already_posted(self, channel: str, grant_id: str) -> str | None:
+        history = self._call("conversations.history", self.client.conversations_history,
+                             channel=channel, limit=_HISTORY_LIMIT, include_all_metadata=True)
+        for item in history.get("messages", []):
+            meta = item.get("metadata") or {}
+            if meta.get("event_type") == GRANT_EVENT_TYPE and \
+                    (meta.get("event_payload") or {}).get("grant_id") == grant_id:
+                return str(item.get("ts"))
+        return None
+
+    def _call(self, method: str, fn: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(**kwargs)
+        except SlackApiError as exc:
+            raise _classify(exc, method) from None
+        except SlackClientError as exc:
+            raise Retryable(f"{method}: {exc.__class__.__name__}") from None
+        except OSError as exc:  # connection refused, reset, timeouts from urllib
+            raise Retryable(f"{method}: {exc.__class__.__name__}") from None
+
+
+def _error(exc: SlackApiError) -> str:
+    data = getattr(exc.response, "data", None)
+    return str(data.get("error", "")) if isinstance(data, dict) else ""
+
+
+def _classify(exc: SlackApiError, method: str) -> Retryable | Permanent:
+    status = getattr(exc.response, "status_code", 0)
+    error = _error(exc) or f"HTTP {status}"
+    if status == 429 or error == "ratelimited":
+        headers = {k.lower(): v for k, v in (getattr(exc.response, "headers", None) or {}).items()}
+        retry_after = _seconds(headers.get("retry-after"))
+        return Retryable(f"{method}: ratelimited", retry_after=retry_after)
+    if error in PERMANENT_ERRORS:
+        return Permanent(f"{method}: {error}")
+    return Retryable(f"{method}: {error}")
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except (TypeError, ValueError):
+        return None
