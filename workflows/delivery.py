@@ -2,7 +2,9 @@
 
 Each channel is the `deliver` activity with its own retries and backoff; rate limits arrive
 as `next_retry_delay`. When a channel gives up (non-retryable, or out of attempts) its
-delivery record is marked failed with the reason, and the other channels carry on.
+delivery record is marked failed with the reason, and the other channels carry on; once all
+channels are done, a workflow with a failed channel ends Failed, so the Temporal UI's
+`ExecutionStatus = 'Failed'` finds exactly the grants that did not reach someone.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -39,6 +41,11 @@ class DeliverGrantWorkflow:
     @workflow.run
     async def run(self, input: DeliverGrantInput) -> DeliverGrantResult:
         results = await asyncio.gather(*(self._channel(input, c) for c in input.grant.channels))
+        failed = [r for r in results if r.status == "failed"]
+        if failed:  # every channel was tried; fail visibly so admins can filter on it
+            summary = "; ".join(f"{r.channel}: {r.detail}" for r in failed)
+            raise ApplicationError(f"delivery failed on {summary}", type="DeliveryFailed",
+                                   non_retryable=True)
         return DeliverGrantResult(deliveries=list(results))
 
     async def _channel(self, input: DeliverGrantInput, channel: str) -> DeliverResult:

@@ -3,6 +3,7 @@ driven by the real slack-sdk client inside a real worker process."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -109,7 +110,9 @@ def test_worker_killed_after_slack_answered_sends_no_second_dm(
     assert row.detail["reused"] is True and row.detail["ts"] == slack.messages()[0]["ts"]
 
 
-def test_invalid_auth_fails_at_once_with_the_reason_stored(slack_hub: Hub, slack: SlackStandIn) -> None:
+async def test_invalid_auth_fails_at_once_with_the_reason_stored(
+    slack_hub: Hub, slack: SlackStandIn, temporal_env  # noqa: ANN001
+) -> None:
     slack_hub.start_worker(TEST_SLACK_TOKEN="xoxb-revoked")
     slack_hub.start_receiver()
     slack_hub.post_webhook(delivery="a-1")
@@ -120,6 +123,13 @@ def test_invalid_auth_fails_at_once_with_the_reason_stored(slack_hub: Hub, slack
     assert slack.messages() == []
     failed = slack_hub.get("/v1/deliveries?failed=true").json()["deliveries"]
     assert [(d["channel"], d["last_error"]) for d in failed] == [("slack", row.last_error)]
+    query = f"WorkflowType = 'DeliverGrantWorkflow' AND ExecutionStatus = 'Failed' AND TaskQueue = '{slack_hub.task_queue}'"
+    for _ in range(50):  # the workflow closes just after the database says failed
+        ids = [wf.id async for wf in temporal_env.client.list_workflows(query)]
+        if ids:
+            break
+        await asyncio.sleep(0.2)
+    assert ids == [f"deliver/{row.grant_id}"]
 
 
 def test_person_without_slack_identity_falls_back_to_the_feed(slack_hub: Hub, slack: SlackStandIn) -> None:
