@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cli._common import die
 from config.models import Config, TenantSettings
@@ -17,19 +18,25 @@ from store.reads import delivery_rows, person_view, shard_lag
 
 __all__ = ["link", "show_deliveries", "show_person", "show_shards"]
 
+T = TypeVar("T")
+
 
 def _engine(config: Config) -> Engine:
     return create_store_engine(config.store.url)
 
 
-def show_person(config: Config, tenant: TenantSettings, identity: str, *, as_json: bool) -> None:
+def _read(config: Config, read: Callable[[Connection], T]) -> T:
     engine = _engine(config)
     try:
         with engine.connect() as conn:
-            person = _resolve(conn, tenant, identity)
-            view = person_view(conn, tenant.id, person, tenant.achievements)
+            return read(conn)
     finally:
         engine.dispose()
+
+
+def show_person(config: Config, tenant: TenantSettings, identity: str, *, as_json: bool) -> None:
+    view = _read(config, lambda conn: person_view(
+        conn, tenant.id, _resolve(conn, tenant, identity), tenant.achievements))
     print(json.dumps(view, indent=2) if as_json else render_person(view))
 
 
@@ -105,12 +112,7 @@ def _wake(config: Config, tenant: TenantSettings, person: str) -> None:
 
 
 def show_deliveries(config: Config, tenant: TenantSettings, *, failed: bool, as_json: bool) -> None:
-    engine = _engine(config)
-    try:
-        with engine.connect() as conn:
-            rows = delivery_rows(conn, tenant.id, failed_only=failed)
-    finally:
-        engine.dispose()
+    rows = _read(config, lambda conn: delivery_rows(conn, tenant.id, failed_only=failed))
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -123,12 +125,7 @@ def show_deliveries(config: Config, tenant: TenantSettings, *, failed: bool, as_
 
 
 def show_shards(config: Config, tenant: TenantSettings, *, as_json: bool) -> None:
-    engine = _engine(config)
-    try:
-        with engine.connect() as conn:
-            rows = shard_lag(conn, tenant.id, tenant.shards)
-    finally:
-        engine.dispose()
+    rows = _read(config, lambda conn: shard_lag(conn, tenant.id, tenant.shards))
     if as_json:
         print(json.dumps(rows, indent=2))
         return

@@ -194,3 +194,30 @@ def test_changed_rule_under_published_version_is_a_config_error(tmp_path: Path) 
     assert prepare_store(load_config(config, env=ENV)) != []  # and `accolade up` refuses to start
     config.write_text(config.read_text().replace("version: 1", "version: 2"))
     assert run("config", "check", str(config)).returncode == 0
+
+
+def test_person_show_and_identity_link_from_the_command_line(tmp_path: Path) -> None:
+    from cli.up import prepare_store
+    from config import load_config
+
+    config = _write_config(tmp_path, _free_port())
+    prepare_store(load_config(config, env=ENV))
+    args = ("--config", str(config), "--tenant", "demo")
+    done = run("person", "show", "github:Codertocat", *args)
+    assert done.returncode == 0, done.stderr
+    assert "person demo-1 (tenant demo)" in done.stdout
+    assert "first-green-pipeline v1  0/1  missing 1 more ci.pipeline.completed with outcome=success" in done.stdout
+    as_json = json.loads(run("person", "show", "github:15669918", "--json", *args).stdout)
+    assert as_json["person"] == "demo-1" and as_json["grants"] == []
+
+    unknown = run("person", "show", "github:nobody", *args)
+    assert unknown.returncode == 1 and "no person is linked to github:nobody" in unknown.stderr
+    assert run("identity", "link", "demo-2", "github:login=777", *args).returncode == 0
+    refused = run("identity", "link", "demo-2", "github:id=15669918", *args)
+    assert refused.returncode == 2 and "already linked to person demo-1" in refused.stderr
+    run("identity", "link", "demo-3", "github:id=777", *args)
+    ambiguous = run("person", "show", "github:777", *args)
+    assert ambiguous.returncode == 2
+    assert "demo-2" in ambiguous.stderr and "demo-3" in ambiguous.stderr
+    assert "Traceback" not in unknown.stderr + refused.stderr + ambiguous.stderr
+    assert run("deliveries", "--failed", *args).stdout.strip() == "no deliveries failed"
