@@ -152,7 +152,9 @@ def test_up_serves_healthz_and_stops_everything_on_sigterm(tmp_path: Path) -> No
         record = json.loads((tmp_path / ".accolade" / "up.json").read_text())
         assert record["config"] == str(config)
         children = _children(up.pid)
-        assert len(children) >= 2  # dev server and receiver (and the worker, once it exists)
+        commands = sorted(_cmdline(pid) for pid in children)
+        assert len(children) == 3, commands  # dev server, worker, receiver
+        assert any("start-dev" in c for c in commands) and any("-m worker" in c for c in commands)
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=30) == 0
         assert all(not _alive(pid) for pid in children)
@@ -167,6 +169,10 @@ def test_up_serves_healthz_and_stops_everything_on_sigterm(tmp_path: Path) -> No
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
 def _alive(pid: int) -> bool:
