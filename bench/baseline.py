@@ -8,8 +8,8 @@ SQLite file. This is the design DESIGN §1.2 argues against; the benchmark measu
 
 Run the worker as its own process (the benchmark does this for you):
 
-    python -m bench.baseline --target 127.0.0.1:7233 --namespace accolade \
-        --task-queue bench-baseline --store-url sqlite:////tmp/x/baseline.db
+    .venv/bin/python bench/baseline.py --target 127.0.0.1:7233 --namespace accolade \
+        --task-queue bench-baseline --store-url sqlite:////tmp/x/baseline.db --stats-file /tmp/x/s.json
 
 The module runs nothing at import: the workflow sandbox re-imports it.
 """
@@ -24,6 +24,8 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    import baseline_stats  # bench/, first on sys.path: run this file as a script
+
     from rules.definitions import AchievementSpec
     from rules.engine import EvalEvent, Progress, compile_rule, evaluate
     from rules.events import CloudEvent
@@ -41,7 +43,7 @@ BASELINE_TENANT = "bench"
 WORKFLOW_NAME = "BenchPersonWorkflow"
 SIGNAL_NAME = "event"
 READY_LINE = "bench baseline worker ready"
-_DECISION = {"link": "bench:id", "rule": "workflow-id"}
+_DECISION = {"link": "bench:id", "rule": "first-trusted-key"}  # as the ingest would decide
 
 
 def baseline_workflow_id(person_id: str) -> str:
@@ -98,6 +100,8 @@ class PersonWorkflow:
                 seen += 1
                 items.append(EvalEvent(seen, input.person_id, CloudEvent.model_validate(raw), _DECISION))
             state, grants, _ = evaluate(state, items, [rule], tenant=input.tenant, now=workflow.now())
+            if not workflow.unsafe.is_replaying():
+                baseline_stats.processed += len(items)
             for grant in grants:
                 await workflow.execute_activity(
                     "bench_store_grant",
@@ -136,29 +140,44 @@ class StoreGrantActivities:
             return insert_grants(conn, input.tenant, 0, [grant], {})
 
 
+async def _write_stats(path: str) -> None:
+    import asyncio
+    import json
+    import os
+
+    while True:
+        with open(f"{path}.tmp", "w") as out:
+            json.dump({"processed": baseline_stats.processed}, out)
+        os.replace(f"{path}.tmp", path)
+        await asyncio.sleep(0.2)
+
+
 async def _run_worker(target: str, namespace: str, task_queue: str, store_url: str,
-                      max_cached: int) -> None:
+                      max_cached: int, stats_file: str) -> None:
     import asyncio
     import signal
     from concurrent.futures import ThreadPoolExecutor
 
+    import baseline  # this file under its module name, not __main__: the sandbox re-imports it
     from temporalio.client import Client
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Worker
 
     client = await Client.connect(target, namespace=namespace, data_converter=pydantic_data_converter)
-    activities = StoreGrantActivities(store_url)
+    activities = baseline.StoreGrantActivities(store_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    stats = asyncio.create_task(_write_stats(stats_file))
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity") as executor:
-        worker = Worker(client, task_queue=task_queue, workflows=[PersonWorkflow],
+        worker = Worker(client, task_queue=task_queue, workflows=[baseline.PersonWorkflow],
                         activities=[activities.store_grant], activity_executor=executor,
                         max_concurrent_activities=8, max_cached_workflows=max_cached)
         async with worker:
             print(READY_LINE, flush=True)
             await stop.wait()
+    stats.cancel()
     activities.engine.dispose()
 
 
@@ -174,11 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--task-queue", required=True)
     parser.add_argument("--store-url", required=True)
     parser.add_argument("--max-cached-workflows", type=int, default=10_000)
+    parser.add_argument("--stats-file", required=True, help="where to write the processed-events count")
     args = parser.parse_args(argv)
     status = 0
     try:
         asyncio.run(_run_worker(args.target, args.namespace, args.task_queue, args.store_url,
-                                args.max_cached_workflows))
+                                args.max_cached_workflows, args.stats_file))
     except Exception as exc:  # noqa: BLE001 - report, then exit without interpreter teardown
         print(f"bench baseline worker failed: {exc!r}", file=sys.stderr, flush=True)
         status = 1

@@ -45,6 +45,7 @@ from typing import Any
 
 import baseline  # bench/baseline.py (this file's folder is first on sys.path)
 import httpx
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from activities.temporal_client import connect
@@ -60,6 +61,7 @@ EVENT_TYPE = "bench.task.completed"
 SOURCE = "/bench/loadgen"
 TARGET = 5  # the rule: count 5 of EVENT_TYPE
 API_KEY_ENV = "ACCOLADE_BENCH_API_KEY"
+BASELINE_STATS = "baseline-stats.json"
 CONFIG_TEMPLATE = """\
 # Written by bench/throughput.py for one run; persons are linked in bulk, not listed here.
 store: {{url: "sqlite:///{db}"}}
@@ -221,11 +223,6 @@ def event_index(completed_by: str) -> int:
     return int(completed_by.rsplit("#e", 1)[1])
 
 
-def expected_grants(order: Sequence[int], delivered: Sequence[bool]) -> int:
-    counts = Counter(p for p, ok in zip(order, delivered, strict=False) if ok)
-    return sum(1 for c in counts.values() if c >= TARGET)
-
-
 def link_persons(config: Config, persons: int) -> None:
     """Link `bench:id=<n>` to person `bench-<n>` for every person, in one transaction."""
     tenant = config.tenants[0]
@@ -279,9 +276,6 @@ class StoreProbe:
             row = self.conn.execute(sql).fetchone()
         return int(row[0] or 0)
 
-    def has_table(self, name: str) -> bool:
-        return bool(self.scalar(f"SELECT count(*) FROM sqlite_master WHERE type='table' AND name='{name}'"))
-
     def grants(self) -> list[tuple[str, dict[str, Any], float]]:
         with self.lock:
             rows = self.conn.execute("SELECT person_id, evidence, created_at FROM grants").fetchall()
@@ -300,27 +294,29 @@ class Sample:
 
 
 class Monitor:
-    """Samples backlog, evaluated events and grants every `interval` seconds."""
+    """Samples backlog, evaluated events and grants; prints a progress line every `every` seconds."""
 
-    def __init__(self, probe: StoreProbe, t0: float, *, queue: bool, interval: float = 0.25) -> None:
-        self.probe = probe
+    def __init__(self, read: Callable[[], tuple[int, int, int]], t0: float, *,
+                 describe: Callable[[Sample], str], interval: float = 0.25, every: float = 10.0) -> None:
+        self.read = read  # () -> (queue, processed, grants)
         self.t0 = t0
-        self.queue = queue
+        self.describe = describe
         self.interval = interval
+        self.every = every
         self.samples: list[Sample] = []
+        self._next_print = every
         self._task: asyncio.Task[None] | None = None
 
     def _read(self) -> Sample:
         t = time.time() - self.t0
-        if not self.queue:
-            return Sample(t, 0, 0, self.probe.scalar("SELECT count(*) FROM grants"))
-        return Sample(t, self.probe.scalar("SELECT count(*) FROM event_queue"),
-                      self.probe.scalar("SELECT coalesce(sum(processed), 0) FROM shard_state"),
-                      self.probe.scalar("SELECT count(*) FROM grants"))
+        return Sample(t, *self.read())
 
     async def sample(self) -> Sample:
         s = await asyncio.to_thread(self._read)
         self.samples.append(s)
+        if s.t >= self._next_print:
+            print(f"    {s.t:5.0f} s  {self.describe(s)}", flush=True)
+            self._next_print += self.every
         return s
 
     async def _run(self) -> None:
@@ -337,19 +333,21 @@ class Monitor:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def at(self, t: float) -> Sample | None:
-        before = [s for s in self.samples if s.t <= t]
-        return before[-1] if before else None
+        return next((s for s in reversed(self.samples) if s.t <= t), None)
 
-    async def drain(self, done: Callable[[Sample], bool], timeout: float, children: Children) -> float | None:
-        """Seconds since t0 when `done` first held, or None after `timeout`."""
+    async def drain(self, done: Callable[[Sample], bool], timeout: float,
+                    children: Children) -> tuple[float | None, Sample]:
+        """(seconds since t0 when `done` first held or None after `timeout`, the last sample)."""
+        await self.stop()  # sample from here on, more often
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             children.check_alive()
             s = await self.sample()
             if done(s):
-                return s.t
+                return s.t, s
+            if time.monotonic() >= deadline:
+                return None, s
             await asyncio.sleep(0.1)
-        return None
 
 
 @dataclass
@@ -366,12 +364,18 @@ class PhaseResult:
     max_lag: float = 0.0  # how far the generator fell behind its schedule
     ack_latencies: list[float] = field(default_factory=list)
     expected_grants: int = 0
-    grants: int = 0
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # stored grants
+    pending: list[float] = field(default_factory=list)  # expected, not stored: lower bounds
     drained_at: float | None = None  # seconds after the first send
+    end_t: float = 0.0  # when measuring stopped (drained, or the drain timeout)
+    processed: int | None = None  # events evaluated by then (accolade only)
+    processed_in_window: int | None = None  # events evaluated while the load ran
     cpu: str = ""
     notes: list[str] = field(default_factory=list)
-    timeline: list[Sample] = field(default_factory=list)
+
+    @property
+    def grants(self) -> int:
+        return len(self.latencies)
 
     @property
     def accepted_rate(self) -> float:
@@ -379,14 +383,54 @@ class PhaseResult:
 
     @property
     def end_to_end_rate(self) -> float:
-        """Accepted events per second, first send → everything evaluated and granted."""
-        return rate_of(self.accepted, self.drained_at) if self.drained_at else math.nan
+        """Events per second from the first send until their effects (grants) are all stored.
+
+        Drained: accepted / time to drain. Not drained: events evaluated so far / time so far,
+        the rate it sustains while saturated.
+        """
+        if self.drained_at is not None:
+            return rate_of(self.accepted, self.drained_at)
+        if self.processed is not None:
+            return rate_of(self.processed, self.end_t)
+        return math.nan
+
+    def latency(self, q: float) -> str:
+        """Percentile over stored and pending grants; '≥' when pending grants make it a lower bound."""
+        values = sorted([(v, False) for v in self.latencies] + [(v, True) for v in self.pending])
+        if not values:
+            return "n/a"
+        rank = min(len(values) - 1, max(0, math.ceil(q / 100 * len(values)) - 1))
+        value, _ = values[rank]
+        bound = any(lb <= value for lb in self.pending)
+        return ("≥ " if bound else "") + ms(value)
 
 
 def note_error(result: PhaseResult, text: str) -> None:
     result.errors += 1
     if len(result.error_examples) < 3:
         result.error_examples.append(text[:200])
+
+
+def completing_events(order: Sequence[int], delivered: Sequence[bool]) -> dict[int, int]:
+    """Person → index of its TARGET-th delivered event (the one expected to complete the rule)."""
+    counts: Counter[int] = Counter()
+    out: dict[int, int] = {}
+    for k, (person, ok) in enumerate(zip(order, delivered, strict=False)):
+        if ok:
+            counts[person] += 1
+            if counts[person] == TARGET:
+                out[person] = k
+    return out
+
+
+def collect_grants(result: PhaseResult, probe: StoreProbe, expected: dict[int, int],
+                   sent_time: Callable[[int], float], end_wall: float) -> None:
+    stored: set[str] = set()
+    for person, evidence, created in probe.grants():
+        stored.add(person)
+        result.latencies.append(created - sent_time(event_index(evidence["completed_by"])))
+    result.expected_grants = len(expected)
+    result.pending = [end_wall - sent_time(k) for p, k in expected.items() if person_id(p) not in stored]
 
 
 # --------------------------------------------------------------------------- phase 1: accolade
@@ -433,11 +477,18 @@ async def accolade_phase(args: argparse.Namespace, url: str, order: list[int], p
         finally:
             sem.release()
 
+    def progress(s: Sample) -> str:
+        return (f"accepted {result.accepted:>9,}  evaluated {s.processed:>9,}  backlog {s.queue:>8,}  "
+                f"grants {s.grants:>7,}")
+
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=args.request_timeout) as http:
         await http.get("/healthz")  # open a keep-alive connection before the clock starts
         t0 = time.time()
         start = time.monotonic()
-        monitor = Monitor(probe, t0, queue=True)
+        monitor = Monitor(lambda: (probe.scalar("SELECT count(*) FROM event_queue"),
+                                   probe.scalar("SELECT coalesce(sum(processed), 0) FROM shard_state"),
+                                   probe.scalar("SELECT count(*) FROM grants")),
+                          t0, describe=progress)
         monitor.start()
         meter.start()
         in_flight: set[asyncio.Task[None]] = set()
@@ -457,38 +508,63 @@ async def accolade_phase(args: argparse.Namespace, url: str, order: list[int], p
             task.add_done_callback(in_flight.discard)
         await asyncio.gather(*in_flight)
     result.send_window = last_ack - t0
-    result.expected_grants = expected_grants(order, delivered)
-    print(f"  load done: {result.accepted:,} accepted in {result.send_window:.1f} s; waiting for "
-          f"evaluation (at most {args.drain_timeout:.0f} s)", flush=True)
-    result.drained_at = await monitor.drain(
-        lambda s: s.queue == 0 and s.grants >= result.expected_grants, args.drain_timeout, children)
+    expected = completing_events(order, delivered)
+    print(f"  load done: {result.accepted:,} events accepted in {result.send_window:.1f} s; waiting for "
+          f"evaluation and {len(expected):,} grants (at most {args.drain_timeout:.0f} s)", flush=True)
+    result.drained_at, last = await monitor.drain(
+        lambda s: s.queue == 0 and s.grants >= len(expected), args.drain_timeout, children)
     meter.stop()
-    await monitor.stop()
+    result.end_t, result.processed = last.t, last.processed
+    in_window = monitor.at(args.seconds)
+    result.processed_in_window = in_window.processed if in_window else None
     result.cpu = meter.render()
-    result.timeline = monitor.samples
-    for _person, evidence, created in await asyncio.to_thread(probe.grants):
-        k = event_index(evidence["completed_by"])
-        result.latencies.append(created - sent_at[k // batch])
-    result.grants = len(result.latencies)
-    result.notes += await evaluator_notes(client, config, probe)
+    await asyncio.to_thread(collect_grants, result, probe, expected, lambda k: sent_at[k // batch],
+                            t0 + last.t)
+    result.notes += await evaluator_notes(client, config)
     return result
 
 
-async def evaluator_notes(client: Client, config: Config, probe: StoreProbe) -> list[str]:
-    """Evaluator rounds (batch sizes) and delivery workflows started, from Temporal."""
+def _activity_times(events: Sequence[Any], busy: Counter[str], calls: Counter[str]) -> tuple[float, float]:
+    """Add each activity's scheduled→completed time to `busy`; returns the history's time span."""
+    scheduled: dict[int, tuple[str, float]] = {}
+    times = []
+    for ev in events:
+        when = ev.event_time.ToDatetime().timestamp()
+        times.append(when)
+        if ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[ev.event_id] = (ev.activity_task_scheduled_event_attributes.activity_type.name, when)
+        elif ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            name, at = scheduled[ev.activity_task_completed_event_attributes.scheduled_event_id]
+            busy[name] += when - at
+            calls[name] += 1
+    return (min(times), max(times)) if times else (math.nan, math.nan)
+
+
+async def evaluator_notes(client: Client, config: Config) -> list[str]:
+    """Where the evaluators' time went, from their Temporal histories (every run of every shard)."""
     tenant = config.tenants[0]
-    rounds = 0
-    for shard in range(tenant.shards):
-        try:
-            rounds += await client.get_workflow_handle(f"evaluate/{tenant.id}/{shard}").query("rounds")
-        except Exception as exc:  # noqa: BLE001 - a note, not a result
-            return [f"could not query evaluator rounds: {exc}"]
-    processed = await asyncio.to_thread(probe.scalar, "SELECT coalesce(sum(processed), 0) FROM shard_state")
-    notes = [f"evaluator rounds {rounds:,} over {tenant.shards} shards: "
-             f"{processed / max(rounds, 1):,.0f} events per round on average"]
+    busy: Counter[str] = Counter()
+    calls: Counter[str] = Counter()
+    span = 0.0
+    try:
+        for shard in range(tenant.shards):
+            spans = []
+            async for execution in client.list_workflows(f"WorkflowId = 'evaluate/{tenant.id}/{shard}'"):
+                handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+                spans.append(_activity_times((await handle.fetch_history()).events, busy, calls))
+            if spans:
+                span += max(end for _, end in spans) - min(begin for begin, _ in spans)
+    except Exception as exc:  # noqa: BLE001 - a note, not a result
+        return [f"could not read evaluator histories: {exc}"]
+    notes = []
+    for name in ("evaluate_shard", "dispatch_grants"):
+        if calls[name] and span > 0:
+            notes.append(f"evaluators: {name} {calls[name]:,} calls, mean {ms(busy[name] / calls[name])}, "
+                         f"busy {100 * busy[name] / span:.0f}% of the evaluators' lifetime "
+                         f"({span / tenant.shards:.0f} s per shard)")
     try:
         count = await client.count_workflows("WorkflowType = 'DeliverGrantWorkflow'")
-        notes.append(f"delivery workflows started (one per grant, outbox): {count.count:,}")
+        notes.append(f"delivery workflows started (outbox, one per grant): {count.count:,}")
     except Exception as exc:  # noqa: BLE001
         notes.append(f"could not count delivery workflows: {exc}")
     return notes
@@ -497,7 +573,7 @@ async def evaluator_notes(client: Client, config: Config, probe: StoreProbe) -> 
 # --------------------------------------------------------------------------- phase 2: baseline
 
 
-async def baseline_phase(args: argparse.Namespace, order: list[int], probe: StoreProbe,
+async def baseline_phase(args: argparse.Namespace, order: list[int], probe: StoreProbe, stats_file: Path,
                          children: Children, client: Client, config: Config, task_queue: str,
                          meter: CpuMeter) -> PhaseResult:
     rate, seconds = args.baseline_rate, args.baseline_seconds
@@ -531,9 +607,20 @@ async def baseline_phase(args: argparse.Namespace, order: list[int], probe: Stor
         finally:
             sem.release()
 
+    def progress(s: Sample) -> str:
+        return (f"accepted {result.accepted:>9,}  evaluated {s.processed:>9,}  "
+                f"backlog {result.accepted - s.processed:>8,}  grants {s.grants:>7,}")
+
+    def read() -> tuple[int, int, int]:
+        try:
+            processed = int(json.loads(stats_file.read_text())["processed"])
+        except (OSError, ValueError, KeyError):
+            processed = 0
+        return 0, processed, probe.scalar("SELECT count(*) FROM grants")
+
     t0 = time.time()
     start = time.monotonic()
-    monitor = Monitor(probe, t0, queue=False, interval=0.5)
+    monitor = Monitor(read, t0, describe=progress)
     monitor.start()
     meter.start()
     in_flight: set[asyncio.Task[None]] = set()
@@ -553,18 +640,17 @@ async def baseline_phase(args: argparse.Namespace, order: list[int], probe: Stor
         task.add_done_callback(in_flight.discard)
     await asyncio.gather(*in_flight)
     result.send_window = last_ack - t0
-    result.expected_grants = expected_grants(order[:n_events], delivered)
-    print(f"  load done: {result.accepted:,} signal-with-starts in {result.send_window:.1f} s; waiting "
-          f"for {result.expected_grants:,} grants (at most {args.drain_timeout:.0f} s)", flush=True)
-    result.drained_at = await monitor.drain(lambda s: s.grants >= result.expected_grants,
-                                            args.drain_timeout, children)
+    expected = completing_events(order[:n_events], delivered)
+    print(f"  load done: {result.accepted:,} signal-with-starts acknowledged in {result.send_window:.1f} s; "
+          f"waiting for {len(expected):,} grants (at most {args.drain_timeout:.0f} s)", flush=True)
+    result.drained_at, last = await monitor.drain(
+        lambda s: s.processed >= result.accepted and s.grants >= len(expected), args.drain_timeout, children)
     meter.stop()
-    await monitor.stop()
+    result.end_t, result.processed = last.t, last.processed
+    in_window = monitor.at(args.baseline_seconds)
+    result.processed_in_window = in_window.processed if in_window else None
     result.cpu = meter.render()
-    result.timeline = monitor.samples
-    for _person, evidence, created in await asyncio.to_thread(probe.grants):
-        result.latencies.append(created - sent_at[event_index(evidence["completed_by"])])
-    result.grants = len(result.latencies)
+    await asyncio.to_thread(collect_grants, result, probe, expected, lambda k: sent_at[k], t0 + last.t)
     return result
 
 
@@ -574,74 +660,61 @@ async def baseline_phase(args: argparse.Namespace, order: list[int], probe: Stor
 def describe(result: PhaseResult, what: str) -> list[str]:
     lines = [f"{what}",
              f"  offered {fmt_rate(result.offered_rate)} for {result.seconds:g} s "
-             f"({result.offered:,} events): "
-             f"sent {result.sent:,}, accepted {result.accepted:,} = {fmt_rate(result.accepted_rate)} "
-             f"(first send → last acknowledgement {result.send_window:.1f} s), errors {result.errors:,}"]
-    for example in result.error_examples:
-        lines.append(f"    e.g. {example}")
+             f"({result.offered:,} events): sent {result.sent:,}, accepted {result.accepted:,} = "
+             f"{fmt_rate(result.accepted_rate)} "
+             f"(first send → last acknowledgement {result.send_window:.1f} s), "
+             f"errors {result.errors:,}"]
+    lines += [f"    e.g. {example}" for example in result.error_examples]
     if result.max_lag > 1:
         lines.append(f"  the generator fell behind its schedule by up to {result.max_lag:.1f} s "
-                     f"(the system did not keep up with the offered load)")
+                     "(acknowledgements did not keep up with the offered load)")
     lines.append(f"  acknowledgement latency p50 {ms(percentile(result.ack_latencies, 50))}, "
                  f"p99 {ms(percentile(result.ack_latencies, 99))}")
-    if result.drained_at is None:
-        lines.append(f"  NOT DRAINED within the drain timeout: {result.grants:,} of "
-                     f"{result.expected_grants:,} "
-                     "grants stored; the end-to-end rate below is not available")
-    else:
-        lines.append(f"  all grants stored {result.drained_at:.1f} s after the first send "
+    if result.processed_in_window is not None:
+        lines.append(f"  evaluated while the load ran: {result.processed_in_window:,} events = "
+                     f"{fmt_rate(rate_of(result.processed_in_window, result.seconds))}")
+    if result.drained_at is not None:
+        lines.append(f"  everything evaluated and granted {result.drained_at:.1f} s after the first send "
                      f"({result.drained_at - result.send_window:+.1f} s after the last acknowledgement): "
                      f"end to end {fmt_rate(result.end_to_end_rate)}")
+    else:
+        done = f"{result.processed:,} of {result.accepted:,} events evaluated, " if result.processed else ""
+        lines.append(f"  NOT DRAINED {result.end_t:.0f} s after the first send (drain timeout): {done}"
+                     f"{result.grants:,} of {result.expected_grants:,} grants stored; end to end "
+                     f"{fmt_rate(result.end_to_end_rate)} (saturated)")
+    pending = f" ({len(result.pending):,} not stored yet count as their age so far)" if result.pending else ""
     lines.append(f"  grants {result.grants:,} of {result.expected_grants:,} expected; event→grant latency "
-                 f"p50 {ms(percentile(result.latencies, 50))}, p99 {ms(percentile(result.latencies, 99))}, "
-                 f"max {ms(max(result.latencies, default=math.nan))}")
+                 f"p50 {result.latency(50)}, p99 {result.latency(99)}{pending}")
     lines += [f"  {note}" for note in result.notes]
     lines.append(f"  {result.cpu}")
     return lines
 
 
-def timeline(result: PhaseResult, step: float = 10.0) -> list[str]:
-    if not result.timeline:
-        return []
-    lines = ["  timeline   t   evaluated   backlog    grants" if result.name == "accolade"
-             else "  timeline   t    grants"]
-    end = result.timeline[-1].t
-    t = step
-    while t < end + step:
-        s = max((s for s in result.timeline if s.t <= t), key=lambda s: s.t, default=None)
-        if s is not None:
-            if result.name == "accolade":
-                lines.append(f"         {s.t:5.0f} s {s.processed:10,} {s.queue:9,} {s.grants:9,}")
-            else:
-                lines.append(f"         {s.t:5.0f} s {s.grants:9,}")
-        t += step
-    return lines
+def summary_line(result: PhaseResult, what: str, accepted: str) -> str:
+    drained = "" if result.drained_at is not None else " (not drained)"
+    return (f"  {what}: offered {fmt_rate(result.offered_rate)}, "
+            f"{accepted} {fmt_rate(result.accepted_rate)}, "
+            f"evaluated {fmt_rate(result.end_to_end_rate)} end to end{drained}, grants {result.grants:,}, "
+            f"latency p50 {result.latency(50)} p99 {result.latency(99)}")
 
 
-def summary(accolade: PhaseResult, base: PhaseResult | None) -> list[str]:
-    lines = ["", "summary",
-             f"  accolade batch API: offered {fmt_rate(accolade.offered_rate)}, accepted "
-             f"{fmt_rate(accolade.accepted_rate)}, end to end {fmt_rate(accolade.end_to_end_rate)}, grants "
-             f"{accolade.grants:,}, latency p50 {ms(percentile(accolade.latencies, 50))} "
-             f"p99 {ms(percentile(accolade.latencies, 99))}"]
-    if base is None:
-        return lines
-    lines.append(
-        f"  baseline signal-with-start per event: offered {fmt_rate(base.offered_rate)}, achieved "
-        f"{fmt_rate(base.accepted_rate)}, end to end {fmt_rate(base.end_to_end_rate)}, "
-        f"grants {base.grants:,}, "
-        f"latency p50 {ms(percentile(base.latencies, 50))} p99 {ms(percentile(base.latencies, 99))}")
-    ratio = accolade.end_to_end_rate / base.end_to_end_rate
-    accepted_ratio = accolade.accepted_rate / base.accepted_rate
-    lines.append(f"  ratio accolade/baseline, end to end: {ratio:.1f}x "
-                 f"(accepted: {accepted_ratio:.1f}x)" if not math.isnan(ratio) else
-                 f"  ratio accolade/baseline, accepted: {accepted_ratio:.1f}x (end to end n/a: not drained)")
-    if accolade.accepted_rate < 0.95 * accolade.offered_rate:
-        lines.append("  note: accolade did not keep up with the offered load; raise the offered rate only "
-                     "after reading the timeline")
-    elif base.accepted_rate < 0.95 * base.offered_rate:
-        lines.append("  note: the baseline saturated below the offered rate, accolade did not: the ratio "
-                     "is a lower bound (offer accolade more to find its ceiling)")
+def summary(accolade: PhaseResult | None, base: PhaseResult | None) -> list[str]:
+    lines = ["", "summary"]
+    if accolade is not None:
+        lines.append(summary_line(accolade, "accolade batch API", "accepted"))
+    if base is not None:
+        lines.append(summary_line(base, "baseline signal-with-start per event", "achieved"))
+    if accolade is not None and base is not None:
+        ratio = accolade.end_to_end_rate / base.end_to_end_rate
+        accepted_ratio = accolade.accepted_rate / base.accepted_rate
+        lines.append(f"  ratio accolade/baseline: {ratio:.1f}x end to end, {accepted_ratio:.1f}x accepted")
+    for result in (r for r in (accolade, base) if r is not None):
+        if result.drained_at is None:
+            lines.append(f"  note: {result.name} did not drain: its end-to-end figure is the rate it "
+                         "sustained while saturated; latencies marked ≥ are lower bounds")
+        elif result.accepted_rate < 0.95 * result.offered_rate:
+            lines.append(f"  note: {result.name} could not accept the offered rate; its figures are its "
+                         "ceiling here")
     return lines
 
 
@@ -663,7 +736,7 @@ def start_hub(args: argparse.Namespace, tmp: Path, children: Children) -> tuple[
     port, ui_port, api_port = free_port(), free_port(), free_port()
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     baseline_queue = f"{task_queue}-baseline"
-    env = {**os.environ, API_KEY_ENV: args.api_key, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, API_KEY_ENV: args.api_key}
     argv = [temporal_binary(), "server", "start-dev", "--db-filename", str(tmp / "temporal.db"),
             "--sqlite-pragma", "journal_mode=wal", "--headless", "--ip", "127.0.0.1",
             "--port", str(port), "--ui-port", str(ui_port), "--namespace", "accolade", "--log-level", "error"]
@@ -695,9 +768,9 @@ def start_hub(args: argparse.Namespace, tmp: Path, children: Children) -> tuple[
     children.start("worker", [py, "-m", "worker", "--config", str(config_path)], env)
     children.start("receiver", [py, "-m", "api.serve", "--config", str(config_path)], env)
     children.start("baseline-worker", [
-        py, "-m", "bench.baseline", "--target", config.temporal.target(), "--namespace", "accolade",
-        "--task-queue", baseline_queue, "--store-url", f"sqlite:///{baseline_db}",
-        "--max-cached-workflows", str(args.baseline_cache)], env)
+        py, str(ROOT / "bench" / "baseline.py"), "--target", config.temporal.target(), "--namespace",
+        "accolade", "--task-queue", baseline_queue, "--store-url", f"sqlite:///{baseline_db}",
+        "--max-cached-workflows", str(args.baseline_cache), "--stats-file", str(tmp / BASELINE_STATS)], env)
     url = f"http://127.0.0.1:{api_port}"
     wait_until(lambda: healthy(url), children, timeout=60, what="the receiver")
     wait_until(lambda: "worker ready" in children.log_text("worker"), children, timeout=60, what="the worker")
@@ -707,59 +780,62 @@ def start_hub(args: argparse.Namespace, tmp: Path, children: Children) -> tuple[
 
 
 async def run_phases(args: argparse.Namespace, tmp: Path, children: Children, config: Config, url: str,
-                     baseline_db: Path, baseline_queue: str) -> tuple[PhaseResult, PhaseResult | None]:
+                     baseline_db: Path, baseline_queue: str) -> tuple[PhaseResult | None, PhaseResult | None]:
     n_events = (int(args.rate * args.seconds) // args.batch) * args.batch
     order = schedule(n_events, args.persons, window=max(TARGET, int(args.rate * args.burst_seconds)))
     client = await connect(config)
-    probe = StoreProbe(Path(config.store.url.removeprefix("sqlite:///")))
-    pids = {name: children.procs[name].pid for name in ("temporal", "worker", "receiver")}
-    pids["bench"] = os.getpid()
-    print(f"\naccolade: POST /v1/events, {args.batch} events per request, {fmt_rate(args.rate)} "
-          f"for {args.seconds:g} s", flush=True)
-    accolade = await accolade_phase(args, url, order, probe, children, client, config, CpuMeter(pids))
-    probe.close()
-    print("\n".join(describe(accolade, "accolade batch API (POST /v1/events -> evaluators -> grants)")))
-    print("\n".join(timeline(accolade)), flush=True)
-    if args.no_baseline:
-        return accolade, None
-    children.stop("receiver")  # give the baseline the machine; the dev server stays
-    children.stop("worker")
-    pids = {"temporal": children.procs["temporal"].pid,
-            "baseline-worker": children.procs["baseline-worker"].pid, "bench": os.getpid()}
-    print(f"\nbaseline: one signal-with-start per event into bench-baseline/<person>, "
-          f"{fmt_rate(args.baseline_rate)} for {args.baseline_seconds:g} s "
-          f"(at most {args.baseline_concurrency} in flight)", flush=True)
-    probe = StoreProbe(baseline_db)
-    base = await baseline_phase(args, order, probe, children, client, config, baseline_queue, CpuMeter(pids))
-    probe.close()
-    print("\n".join(describe(base, "baseline signal-with-start per event (per-person workflow -> grants)")))
-    print("\n".join(timeline(base)), flush=True)
+    accolade = base = None
+    if args.only in (None, "accolade"):
+        probe = StoreProbe(Path(config.store.url.removeprefix("sqlite:///")))
+        pids = {name: children.procs[name].pid for name in ("temporal", "worker", "receiver")}
+        pids["bench"] = os.getpid()
+        print(f"\naccolade: POST /v1/events, {args.batch} events per request, {fmt_rate(args.rate)} "
+              f"for {args.seconds:g} s", flush=True)
+        accolade = await accolade_phase(args, url, order, probe, children, client, config, CpuMeter(pids))
+        probe.close()
+        print("\n".join(describe(accolade, "accolade batch API (POST /v1/events -> evaluators -> grants)")))
+    if args.only in (None, "baseline"):
+        children.stop("receiver")  # give the baseline the machine; the dev server stays
+        children.stop("worker")
+        pids = {"temporal": children.procs["temporal"].pid,
+                "baseline-worker": children.procs["baseline-worker"].pid, "bench": os.getpid()}
+        print(f"\nbaseline: one signal-with-start per event into bench-baseline/<person>, "
+              f"{fmt_rate(args.baseline_rate)} for {args.baseline_seconds:g} s "
+              f"(at most {args.baseline_concurrency} in flight)", flush=True)
+        probe = StoreProbe(baseline_db)
+        base = await baseline_phase(args, order, probe, tmp / BASELINE_STATS, children, client, config,
+                                    baseline_queue, CpuMeter(pids))
+        probe.close()
+        title = "baseline signal-with-start per event (per-person workflow -> grants)"
+        print("\n".join(describe(base, title)))
     return accolade, base
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/throughput.py", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=60, help="load duration of each phase")
-    parser.add_argument("--rate", type=float, default=2000, help="offered load, events/s")
-    parser.add_argument("--persons", type=int, default=10_000, help="persons (linked identities)")
-    parser.add_argument("--batch", type=int, default=100, help="events per POST /v1/events")
-    parser.add_argument("--shards", type=int, default=4, help="evaluator shards of the tenant")
-    parser.add_argument("--http-concurrency", type=int, default=8, help="POSTs in flight at most")
-    parser.add_argument("--burst-seconds", type=float, default=1.0,
-                        help="a person's five counted events are spread over this much offered load")
-    parser.add_argument("--baseline-rate", type=float, default=None, help="offered load of the baseline "
-                        "(default: --rate)")
-    parser.add_argument("--baseline-seconds", type=float, default=None, help="default: --seconds")
-    parser.add_argument("--baseline-concurrency", type=int, default=100,
-                        help="signal-with-starts in flight at most")
-    parser.add_argument("--baseline-cache", type=int, default=None,
-                        help="baseline worker's max cached workflows (default: --persons, all of them)")
-    parser.add_argument("--no-baseline", action="store_true", help="run the accolade phase only")
-    parser.add_argument("--drain-timeout", type=float, default=60, help="wait at most this long for grants")
-    parser.add_argument("--request-timeout", type=float, default=30)
-    parser.add_argument("--core", type=int, default=None, help="core for the load generator (default: last)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
+                                     epilog="See bench/README.md for how to read the output.")
+    add = parser.add_argument
+    add("--seconds", type=float, default=60, help="load duration of each phase (%(default)s)")
+    add("--rate", type=float, default=1000, help="offered load, events/s (%(default)s)")
+    add("--persons", type=int, default=10_000,
+        help="persons; each earns the grant once, so this sets the number of grants (%(default)s)")
+    add("--batch", type=int, default=100, help="events per POST /v1/events (%(default)s)")
+    add("--shards", type=int, default=4, help="evaluator shards of the tenant (%(default)s)")
+    add("--http-concurrency", type=int, default=8, help="POSTs in flight at most (%(default)s)")
+    add("--burst-seconds", type=float, default=1.0,
+        help="a person's five counted events are spread over this much offered load (%(default)s)")
+    add("--baseline-rate", type=float, default=None, help="offered load of the baseline (--rate)")
+    add("--baseline-seconds", type=float, default=None, help="load duration of the baseline (--seconds)")
+    add("--baseline-concurrency", type=int, default=100,
+        help="signal-with-starts in flight at most (%(default)s)")
+    add("--baseline-cache", type=int, default=None,
+        help="baseline worker's max cached workflows (--persons: all of them)")
+    add("--only", choices=("accolade", "baseline"), default=None, help="run one phase only")
+    add("--drain-timeout", type=float, default=30,
+        help="after the load, wait at most this long for the backlog (%(default)s s)")
+    add("--request-timeout", type=float, default=30, help="per request (%(default)s s)")
+    add("--core", type=int, default=None, help="core for the load generator (the last one)")
+    add("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
     args = parser.parse_args(argv)
     args.baseline_rate = args.baseline_rate or args.rate
     args.baseline_seconds = args.baseline_seconds or args.seconds
@@ -777,8 +853,7 @@ def run(args: argparse.Namespace, tmp: Path, children: Children) -> int:
           f"count {TARGET} of {EVENT_TYPE}, {args.shards} shards, {args.persons:,} persons", flush=True)
     accolade, base = asyncio.run(run_phases(args, tmp, children, config, url, baseline_db, baseline_queue))
     print("\n".join(summary(accolade, base)), flush=True)
-    ok = accolade.drained_at is not None and (base is None or base.drained_at is not None)
-    return 0 if ok else 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,17 +54,22 @@ def load_progress(
 def save_progress(
     conn: Connection, tenant: str, changed: dict[tuple[str, str], Progress], versions: dict[str, int]
 ) -> None:
+    """Upsert every changed progress row in one statement."""
+    if not changed:
+        return
     now = datetime.now(UTC)
-    for (person_id, achievement), state in changed.items():
-        values = {"count": state.count, "first_events": list(state.first_events),
-                  "digest": state.digest, "granted": state.granted, "updated_at": now}
-        stmt = _insert(conn, progress).values(
-            tenant=tenant, person_id=person_id, achievement=achievement,
-            version=versions[achievement], **values,
-        )
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["tenant", "person_id", "achievement", "version"], set_=values,
-        ))
+    rows = [
+        {"tenant": tenant, "person_id": person_id, "achievement": achievement,
+         "version": versions[achievement], "count": state.count, "first_events": list(state.first_events),
+         "digest": state.digest, "granted": state.granted, "updated_at": now}
+        for (person_id, achievement), state in changed.items()
+    ]
+    stmt = _insert(conn, progress).values(rows)
+    updated = ("count", "first_events", "digest", "granted", "updated_at")
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["tenant", "person_id", "achievement", "version"],
+        set_={name: stmt.excluded[name] for name in updated},
+    ))
 
 
 def insert_grants(
@@ -80,6 +85,9 @@ def insert_grants(
             achievement=grant.rule.key, version=grant.rule.version,
             content_hash=grant.rule.content_hash, shard=shard, granted_at=grant.granted_at,
             evidence=grant.evidence, created_at=now,
+            # nothing to deliver: no delivery workflow either (one Temporal start per grant is
+            # what limits throughput; bench/README.md)
+            dispatched_at=None if channels.get(grant.rule.key) else now,
         ).on_conflict_do_nothing(index_elements=["grant_id"])
         if conn.execute(stmt).rowcount:
             stored += 1

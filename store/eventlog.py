@@ -59,6 +59,9 @@ class QueuedEvent:
     event: CloudEvent
 
 
+_CHUNK = 500  # rows per INSERT: well under SQLite's limit on bound parameters
+
+
 def shard_of(person_id: str, shards: int) -> int:
     digest = hashlib.sha256(person_id.encode()).digest()
     return int.from_bytes(digest[:8], "big") % shards
@@ -90,9 +93,9 @@ def append_events(
         events.c.seq, events.c.source, events.c.event_id
     )
     inserted: dict[tuple[str, str], int] = {}
-    for row in rows:  # one statement per row keeps RETURNING exact under ON CONFLICT
-        got = conn.execute(stmt, row).first()
-        if got is not None:
+    for start in range(0, len(rows), _CHUNK):  # one multi-row INSERT per chunk
+        # RETURNING names the rows that were inserted; the conflicting ones are simply absent.
+        for got in conn.execute(stmt.values(rows[start:start + _CHUNK])):
             inserted[(got.source, got.event_id)] = got.seq
     return _route_new_rows(conn, tenant, batch, routes, inserted, now=now, shards=shards)
 
