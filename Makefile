@@ -21,6 +21,9 @@ up: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+bench: $(STAMP)
+	$(VENV)/bin/python bench/throughput.py $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 

@@ -164,3 +164,17 @@ def test_healthz_and_openapi(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/events", "/webhooks/{connector_id}", "/healthz"} <= set(paths)
+
+
+def test_read_api_is_scoped_to_the_key_tenant(client: TestClient) -> None:
+    mine = client.get("/v1/persons/github:Codertocat", headers=AUTH)
+    assert mine.status_code == 200
+    assert mine.json()["progress"][0] == {
+        "achievement": "first-green-pipeline", "version": 1, "name": "First green pipeline", "count": 0,
+        "target": 1, "granted": False,
+        "missing": "1 more ci.pipeline.completed with outcome=success"}
+    other = client.get("/v1/persons/github:Codertocat", headers={"authorization": "Bearer other-key"})
+    assert other.status_code == 404  # another tenant's person does not exist for this key
+    assert client.get("/v1/persons/github:Codertocat").status_code == 401
+    assert client.get("/v1/persons/nonsense", headers=AUTH).status_code == 400
+    assert client.get("/v1/shards", headers=AUTH).json()["shards"][0]["waiting"] == 0
