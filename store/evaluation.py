@@ -83,7 +83,7 @@ def insert_grants(
         stmt = _insert(conn, grants).values(
             grant_id=grant.grant_id, tenant=tenant, person_id=grant.person_id,
             achievement=grant.rule.key, version=grant.rule.version,
-            content_hash=grant.rule.content_hash, shard=shard, granted_at=grant.granted_at,
+            content_hash=grant.rule.content_hash, shard=shard, granted_at=grant.granted_at.astimezone(UTC),
             evidence=grant.evidence, created_at=now,
             # nothing to deliver: no delivery workflow either (one Temporal start per grant is
             # what limits throughput; bench/README.md)

@@ -106,7 +106,7 @@ def _row(tenant: str, event: CloudEvent, now: datetime) -> dict[str, Any]:
         "source": event.source,
         "event_id": event.id,
         "type": event.type,
-        "time": event.time,
+        "time": event.time.astimezone(UTC),  # SQLite keeps no offset: store UTC everywhere
         "body": event.to_json_dict(),
         "received_at": now,
     }

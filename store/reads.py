@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -12,7 +13,11 @@ __all__ = ["delivery_rows", "feed_rows", "person_view"]
 
 
 def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite keeps no offset; everything is stored in UTC
+        value = value.replace(tzinfo=UTC)
+    return str(value.isoformat())
 
 
 def person_view(conn: Connection, tenant: str, person_id: str, achievements: list[Any]) -> dict[str, Any]:

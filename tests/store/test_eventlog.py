@@ -146,3 +146,17 @@ def test_concurrent_writers_never_fail_with_locked_database(engine: Engine) -> N
         t.join()
     assert errors == []
     assert _count(engine, events) == 90
+
+
+def test_source_time_with_an_offset_is_stored_as_the_same_instant(engine: Engine) -> None:
+    from datetime import UTC, datetime
+
+    from rules.events import CloudEvent
+
+    berlin = CloudEvent.model_validate({
+        "id": "tz", "source": "/s", "type": "deploy.completed", "time": "2026-11-01T12:00:00+02:00",
+        "data": {"actor": {"system": "github", "id": "1"}}})
+    _append(engine, [berlin])
+    with engine.connect() as conn:
+        stored = conn.execute(select(events.c.time)).scalar_one()
+    assert stored.replace(tzinfo=stored.tzinfo or UTC) == datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
