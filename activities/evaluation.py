@@ -14,7 +14,7 @@ from temporalio.common import (
     TypedSearchAttributes,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.contracts import (
     DeliverGrantInput,
@@ -27,6 +27,7 @@ from activities.contracts import (
 from activities.faults import crash_point
 from config.models import Config, TenantSettings
 from rules.engine import CompiledRule, EvalEvent, compile_rule, evaluate
+from store import read_only
 from store.evaluation import insert_grants, load_progress, mark_dispatched, record_shard, save_progress
 from store.evaluation import undispatched as load_undispatched
 from store.eventlog import complete, read_batch
@@ -61,24 +62,37 @@ class EvaluationActivities:
 
     @activity.defn(name="evaluate_shard")
     def evaluate_shard(self, input: EvaluateShardInput) -> EvaluateShardResult:
-        """Read the next batch, evaluate, and store every effect in one transaction."""
+        """Read the next batch, evaluate, and store every effect in one transaction.
+
+        The read and the pure evaluation run outside SQLite's single write lock, so the
+        receiver's appends are not held up by it; the write transaction then re-checks that
+        the batch is still unconsumed before storing anything.
+        """
         tenant = self._tenant(input.tenant)
         rules = self.rules(tenant)
         versions = {rule.key: rule.version for rule in rules}
         channels = {s.key: [(c, tenant.channel(c).kind) for c in s.deliver_to]  # type: ignore[union-attr]
                     for s in tenant.achievements}
-        with self.engine.begin() as conn:
+        with read_only(self.engine) as conn:  # compute outside the write lock
             batch = read_batch(conn, tenant.id, input.shard, limit=input.batch_size)
             items = [EvalEvent(q.seq, q.person_id, q.event, q.decision) for q in batch]
             state = load_progress(conn, tenant.id, {i.person_id for i in items}, versions)
+            if not items:
+                outbox = load_undispatched(conn, tenant.id, input.shard)
+        stored = 0
+        if items:
             new_state, grants, _ = evaluate(state, items, rules, tenant=tenant.id, now=datetime.now(UTC))
             changed = {k: v for k, v in new_state.items() if state.get(k) != v}
-            save_progress(conn, tenant.id, changed, versions)
-            stored = insert_grants(conn, tenant.id, input.shard, grants, channels)
-            complete(conn, [item.seq for item in items])
-            record_shard(conn, tenant.id, input.shard, len(items), items[-1].seq if items else None)
-            crash_point("evaluate:before-commit")
-            outbox = load_undispatched(conn, tenant.id, input.shard)
+            with self.engine.begin() as conn:
+                # Consuming the queue items first is the guard: an overlapping attempt (a retry
+                # racing a timed-out one) finds them gone and rolls back instead of counting twice.
+                if complete(conn, [item.seq for item in items]) != len(items):
+                    raise ApplicationError("batch taken by a concurrent attempt", type="Retryable")
+                save_progress(conn, tenant.id, changed, versions)
+                stored = insert_grants(conn, tenant.id, input.shard, grants, channels)
+                record_shard(conn, tenant.id, input.shard, len(items), items[-1].seq)
+                crash_point("evaluate:before-commit")
+                outbox = load_undispatched(conn, tenant.id, input.shard)
         crash_point("evaluate:after-commit")
         refs = [GrantRef(grant_id=g.grant_id, tenant=tenant.id, person_id=g.person_id,
                          achievement=g.achievement, channels=g.channels) for g in outbox]

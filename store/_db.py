@@ -7,17 +7,20 @@ timeout or not; so every transaction here begins IMMEDIATE and stays short.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["create_store_engine", "migrate", "is_sqlite"]
+__all__ = ["create_store_engine", "is_sqlite", "migrate", "read_only"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_READ_ONLY = "accolade_read_only"
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -51,9 +54,19 @@ def _sqlite_engine(url: str, database: str | None, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A transaction that only reads: on SQLite it does not take the write lock (WAL snapshot)."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_READ_ONLY: True})
+        with conn.begin():
+            yield conn
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

@@ -169,7 +169,7 @@ def release_parked(
 
 
 def read_batch(conn: Connection, tenant: str, shard: int, *, limit: int) -> list[QueuedEvent]:
-    """The shard's oldest committed, not yet evaluated events, locked for this transaction."""
+    """The shard's oldest committed, not yet evaluated events (consume them with `complete`)."""
     stmt = (
         select(event_queue.c.seq, event_queue.c.person_id, event_queue.c.decision, events.c.body)
         .join(events, events.c.seq == event_queue.c.seq)
@@ -177,8 +177,6 @@ def read_batch(conn: Connection, tenant: str, shard: int, *, limit: int) -> list
         .order_by(event_queue.c.seq)
         .limit(limit)
     )
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=event_queue)
     return [
         QueuedEvent(r.seq, r.person_id, r.decision, CloudEvent.model_validate(r.body))
         for r in conn.execute(stmt)
