@@ -84,13 +84,11 @@ def find_person(conn: Connection, tenant: str, ref: IdentityRef) -> str:
     for key in ref.candidates():
         if key in found:
             return found[key]
-    direct = conn.execute(
-        select(persons.c.person_id).where(
-            persons.c.tenant == tenant, persons.c.person_id == ref.value
-        )
-    ).first()
-    if ref.system == "person" and direct is not None:
-        return direct.person_id
+    if ref.system == "person":  # `person:<id>` names a person by its own id
+        direct = conn.execute(select(persons.c.person_id).where(
+            persons.c.tenant == tenant, persons.c.person_id == ref.value)).first()
+        if direct is not None:
+            return str(direct.person_id)
     raise UnknownIdentity(f"no person is linked to {ref}")
 
 

@@ -177,4 +177,5 @@ def test_read_api_is_scoped_to_the_key_tenant(client: TestClient) -> None:
     assert other.status_code == 404  # another tenant's person does not exist for this key
     assert client.get("/v1/persons/github:Codertocat").status_code == 401
     assert client.get("/v1/persons/nonsense", headers=AUTH).status_code == 400
+    assert client.get("/v1/persons/person:demo-1", headers=AUTH).json()["person"] == "demo-1"
     assert client.get("/v1/shards", headers=AUTH).json()["shards"][0]["waiting"] == 0
