@@ -67,6 +67,7 @@ class SlackStandIn:
         deactivated: Iterable[str] = (),
         channels: Iterable[str] = (),
         bot_user_id: str = "UBOTSTANDIN",
+        port: int = 0,
     ) -> None:
         self.tokens = set(tokens)
         self.inactive_tokens = set(inactive_tokens)
@@ -74,6 +75,7 @@ class SlackStandIn:
         self.deactivated = set(deactivated)  # user ids
         self.channels = set(channels)  # channel ids that exist besides opened DMs
         self.bot_user_id = bot_user_id
+        self.port = port
         self._calls: list[tuple[str, Json]] = []
         self._call_times: list[float] = []
         self._messages: list[Json] = []
@@ -95,7 +97,7 @@ class SlackStandIn:
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=partial(self._server.serve_forever, 0.05), daemon=True)
         self._thread.start()
         return self
@@ -294,3 +296,32 @@ _METHODS = {
     "chat.postMessage": SlackStandIn._chat_post_message,
     "conversations.history": SlackStandIn._conversations_history,
 }
+
+
+def main() -> None:
+    """Run the stand-in by hand, e.g. for `make up` with SLACK_API_URL pointing at it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="slack_standin", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--token", default="xoxb-demo")
+    parser.add_argument("--user", action="append", default=[], metavar="EMAIL=UID",
+                        help="a workspace member for users.lookupByEmail (repeatable)")
+    args = parser.parse_args()
+    users = dict(pair.split("=", 1) for pair in args.user)
+    with SlackStandIn(tokens=[args.token], users=users, port=args.port) as standin:
+        print(f"Slack stand-in: SLACK_API_URL={standin.base_url} SLACK_BOT_TOKEN={args.token}", flush=True)
+        seen = 0
+        try:
+            while True:
+                messages = standin.messages()
+                for message in messages[seen:]:
+                    print(f"DM {message['channel']} ts={message['ts']}:\n{message.get('text', '')}\n", flush=True)
+                seen = len(messages)
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
