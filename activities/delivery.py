@@ -18,7 +18,6 @@ from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from temporalio import activity
 
 from activities.contracts import DeliverInput, DeliverResult, MarkFailedInput
@@ -28,6 +27,7 @@ from activities.messages import Message, compose
 from activities.slack import SlackChannel, slack_client
 from config.models import Config
 from identity import link_identity, parse_identity_ref
+from store import insert_for
 from store.schema import deliveries, feed, grants, identities
 
 __all__ = ["DeliveryActivities", "FINAL_STATUSES"]
@@ -183,8 +183,7 @@ def _person_of(conn: Connection, grant_id: str) -> str:
 
 def _write_feed(conn: Connection, input: DeliverInput, message: Message) -> None:
     person = _person_of(conn, input.grant_id)
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    conn.execute(dialect.insert(feed).values(
+    conn.execute(insert_for(conn, feed).values(
         tenant=input.tenant, person_id=person, grant_id=input.grant_id, channel=input.channel,
         title=message.title, body=message.text, created_at=datetime.now(UTC),
     ).on_conflict_do_nothing(index_elements=["grant_id", "channel"]))

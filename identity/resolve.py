@@ -11,10 +11,10 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 
 from identity.refs import IdentityRef
 from rules.events import Actor, CloudEvent
+from store._db import insert_for
 from store.eventlog import Route, release_parked
 from store.schema import events, identities, parked_keys, persons
 
@@ -124,9 +124,8 @@ def link_identity(
 
 
 def _ensure_person(conn: Connection, tenant: str, person_id: str, now: datetime) -> None:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     conn.execute(
-        dialect.insert(persons)
+        insert_for(conn, persons)
         .values(tenant=tenant, person_id=person_id, created_at=now)
         .on_conflict_do_nothing()
     )

@@ -15,12 +15,18 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-__all__ = ["create_store_engine", "is_sqlite", "migrate", "read_only"]
+__all__ = ["create_store_engine", "insert_for", "is_sqlite", "migrate", "read_only"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _READ_ONLY = "accolade_read_only"
+
+
+def insert_for(conn: Connection, table: Any) -> Any:
+    """INSERT with ON CONFLICT support for the connection's dialect (SQLite or PostgreSQL)."""
+    return (sqlite if conn.dialect.name == "sqlite" else postgresql).insert(table)
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from rules.definitions import AchievementSpec
 from rules.engine import Grant, Progress
+from store._db import insert_for as _insert
 from store.schema import achievement_versions, deliveries, grants, progress, shard_state
 
 __all__ = [
@@ -28,10 +28,6 @@ __all__ = [
     "save_progress",
     "undispatched",
 ]
-
-
-def _insert(conn: Connection, table: Any) -> Any:
-    return (sqlite if conn.dialect.name == "sqlite" else postgresql).insert(table)
 
 
 def load_progress(

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from rules.events import CloudEvent
+from store._db import insert_for
 from store.schema import event_queue, events, parked, parked_keys
 
 __all__ = [
@@ -68,8 +68,7 @@ def shard_of(person_id: str, shards: int) -> int:
 
 
 def _insert_ignoring_duplicates(conn: Connection) -> Any:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    return dialect.insert(events).on_conflict_do_nothing(
+    return insert_for(conn, events).on_conflict_do_nothing(
         index_elements=["tenant", "source", "event_id"]
     )
 
