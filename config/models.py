@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
+from config.durations import Duration
 from rules.definitions import AchievementSpec
 
 __all__ = [
     "ApiSettings",
     "ChannelSettings",
+    "LimitSettings",
+    "QuarantineSettings",
     "Config",
     "ConnectorSettings",
     "PersonSettings",
@@ -27,8 +39,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class QuarantineSettings(_Strict):
+    """What quarantine keeps of a bad body: a capped prefix (with size and hash), for `keep`."""
+
+    body_prefix: ByteSize = Field(default=ByteSize(64 * 1024), ge=0, le=25 * 1024 * 1024)
+    keep: Duration = Field(default=timedelta(days=30), description="retention of quarantined items")
+
+
 class StoreSettings(_Strict):
     url: str = "sqlite:///.accolade/accolade.db"
+    quarantine: QuarantineSettings = QuarantineSettings()
 
 
 class TemporalSettings(_Strict):
@@ -47,8 +67,23 @@ class TemporalSettings(_Strict):
         return f"127.0.0.1:{self.port}" if self.embedded else self.address
 
 
+class LimitSettings(_Strict):
+    """Limits checked before work (README "Security"). Sizes take units: `25MiB`, `4MB`."""
+
+    webhook_body: ByteSize = Field(default=ByteSize(25 * 1024 * 1024), ge=1024)
+    events_body: ByteSize = Field(default=ByteSize(4 * 1024 * 1024), ge=1024)
+    header_value: int = Field(default=4096, ge=256, description="characters per header value")
+    delivery_id: int = Field(default=256, ge=16, le=512, description="characters of a vendor delivery id")
+    json_depth: int = Field(default=32, ge=4, le=200, description="nesting of objects and arrays")
+    string_length: int = Field(default=65536, ge=256, description="characters per JSON string")
+    integer_digits: int = Field(default=20, ge=10, le=4000, description="digits per JSON integer")
+    event_time_after: int = Field(default=1970, ge=1, le=9999, description="earliest year of `time`")
+    event_time_ahead: Duration = Field(default=timedelta(days=1), description="how far `time` may be in the future")
+
+
 class ApiSettings(_Strict):
     listen: str = Field(default="127.0.0.1:8787", pattern=r"^[^:\s]+:\d{1,5}$")
+    limits: LimitSettings = LimitSettings()
 
     @property
     def host(self) -> str:
