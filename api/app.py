@@ -12,7 +12,6 @@ Routes:
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from typing import Any, Protocol
 
@@ -21,10 +20,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
-from api.ingest import BatchOutcome, ingest_batch
+from api.ingest import BatchOutcome, Quarantine, ingest_batch
 from api.reads import router as reads_router
+from api.rejections import RejectionCounter
 from api.webhooks import handle_webhook
 from config.models import Config, TenantSettings
+from rules.limits import JsonLimits, loads
+from store.quarantine import safe_text
 
 __all__ = ["Notifier", "create_app"]
 
@@ -50,6 +52,8 @@ def create_app(config: Config, engine: Engine, notifier: Notifier | None = None)
     app.state.config = config
     app.state.engine = engine
     app.state.notifier = notifier or _NoNotifier()
+    app.state.quarantine = Quarantine.of(config)
+    app.state.rejections = RejectionCounter(engine)
     _routes(app)
     app.include_router(reads_router)
     return app
@@ -78,9 +82,11 @@ def _routes(app: FastAPI) -> None:
     @app.post("/v1/events", tags=["ingest"], status_code=200)
     async def post_events(request: Request) -> JSONResponse:
         tenant = tenant_for_key(app.state.config, request.headers.get("authorization"))
-        items = _batch_items(await request.body(), request.headers.get("content-type"))
+        limits = app.state.config.api.limits.json_limits()
+        items = _batch_items(await request.body(), request.headers.get("content-type"), limits)
         outcome: BatchOutcome = await run_in_threadpool(
-            ingest_batch, app.state.engine, tenant, items
+            lambda: ingest_batch(app.state.engine, tenant, items, limits=limits,
+                                 quarantine=app.state.quarantine)
         )
         if outcome.dirty_shards:
             app.state.notifier.mark_dirty(tenant.id, outcome.dirty_shards)
@@ -101,14 +107,17 @@ def _ping_store(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
-def _batch_items(body: bytes, content_type: str | None) -> list[Any]:
+def _batch_items(body: bytes, content_type: str | None, limits: JsonLimits) -> list[Any]:
     media = (content_type or "application/json").split(";")[0].strip().lower()
     if media not in _JSON_TYPES:
+        media = safe_text(media, 100)
         raise HTTPException(415, f"unsupported content type {media}; send {', '.join(_JSON_TYPES)}")
     try:
-        parsed = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"invalid JSON: {exc}") from None
+        parsed = loads(body, limits)  # an over-long number fails its item, not the batch
+    except RecursionError:
+        raise HTTPException(400, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise HTTPException(400, f"invalid JSON: {safe_text(str(exc), 200)}") from None
     if media in _BATCH_TYPES and not isinstance(parsed, list):
         raise HTTPException(400, "a cloudevents-batch body must be a JSON array")
     items = parsed if isinstance(parsed, list) else [parsed]

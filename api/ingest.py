@@ -1,27 +1,46 @@
 """Ingest: validate, append and route events in one transaction, quarantine what is bad.
 
-The caller answers 2xx only after `ingest_batch` / `ingest_webhook` return: by then the
-append has committed.
+The caller answers 2xx only after `ingest_batch` returns: by then the append has committed.
+
+Every item is judged alone (`validate_items`): its values against the limits
+(`rules.limits`: depth, string length, NUL, lone surrogates, over-long numbers), then the
+CloudEvent model, then its `time` range. A bad item is rejected with its reason and
+quarantined; its valid neighbours are stored. Nothing a client sends answers 500: whatever
+escapes the checks is logged as a bug and rejected as "internal error", which the property
+tests prove never happens.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, insert
 
-from config.models import TenantSettings
+from config.models import Config, TenantSettings
 from identity.resolve import route_actors
 from rules.events import RESERVED_SOURCE_PREFIX, CloudEvent
+from rules.limits import DEFAULT_LIMITS, JsonLimits, problem_in, time_problem
 from store.eventlog import append_events, shard_of
-from store.schema import quarantine, webhook_log
+from store.quarantine import quarantine_body, quarantine_item, safe_text
+from store.schema import webhook_log
 
-__all__ = ["BatchOutcome", "ItemOutcome", "ingest_batch", "quarantine_body", "record_webhook"]
+__all__ = [
+    "INTERNAL_ERROR",
+    "BatchOutcome",
+    "ItemOutcome",
+    "Quarantine",
+    "ingest_batch",
+    "record_webhook",
+    "validate_items",
+]
+
+log = logging.getLogger("accolade.ingest")
+INTERNAL_ERROR = "internal error while checking this item (logged by the receiver)"
 
 
 @dataclass
@@ -33,11 +52,12 @@ class ItemOutcome:
     reason: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        out = {"index": self.index, "status": self.status, "id": self.id}
+        out: dict[str, Any] = {"index": self.index, "status": self.status,
+                               "id": None if self.id is None else safe_text(self.id, 512)}
         if self.parked:
             out["parked"] = True
         if self.reason:
-            out["reason"] = self.reason
+            out["reason"] = safe_text(self.reason, 1000)
         return out
 
 
@@ -59,28 +79,76 @@ class BatchOutcome:
         }
 
 
+@dataclass(frozen=True)
+class Quarantine:
+    """Where bad input goes and how much of it is kept (config `store.quarantine`)."""
+
+    prefix: int
+    keep: timedelta
+
+    @classmethod
+    def of(cls, config: Config) -> Quarantine:
+        return cls(prefix=int(config.store.quarantine.body_prefix), keep=config.store.quarantine.keep)
+
+    def body(self, conn: Connection, *, tenant: str, channel: str, delivery_id: str | None,
+             reason: str, body: bytes) -> None:
+        quarantine_body(conn, tenant=tenant, channel=channel, delivery_id=delivery_id,
+                        reason=reason, body=body, prefix=self.prefix, keep=self.keep,
+                        now=datetime.now(UTC))
+
+    def item(self, conn: Connection, *, tenant: str, channel: str, item: ItemOutcome,
+             raw: Any) -> None:
+        quarantine_item(conn, item=raw, tenant=tenant, channel=channel, delivery_id=item.id,
+                        reason=item.reason or "", prefix=self.prefix, keep=self.keep,
+                        now=datetime.now(UTC))
+
+
+DEFAULT_QUARANTINE = Quarantine(prefix=64 * 1024, keep=timedelta(days=30))
+
+
 def validate_items(
-    raw_items: Sequence[Any], *, allow_reserved: bool = False
+    raw_items: Sequence[Any],
+    *,
+    limits: JsonLimits = DEFAULT_LIMITS,
+    now: datetime | None = None,
+    allow_reserved: bool = False,
 ) -> tuple[list[tuple[int, CloudEvent]], list[ItemOutcome]]:
+    """Split a batch into good events and rejected items, each judged alone."""
+    moment = now or datetime.now(UTC)
     good: list[tuple[int, CloudEvent]] = []
     bad: list[ItemOutcome] = []
     for index, raw in enumerate(raw_items):
         try:
-            event = CloudEvent.model_validate(raw)
-        except ValidationError as exc:
-            bad.append(ItemOutcome(index, "rejected", _item_id(raw), reason=_reason(exc)))
-            continue
-        if not allow_reserved and event.source.startswith(RESERVED_SOURCE_PREFIX):
-            reason = f"source prefix {RESERVED_SOURCE_PREFIX} is reserved for connectors"
-            bad.append(ItemOutcome(index, "rejected", event.id, reason=reason))
-            continue
-        good.append((index, event))
+            event, reason = _judge(raw, limits=limits, now=moment, allow_reserved=allow_reserved)
+        except Exception:  # a bug, not the client's fault: log it, never answer 500 for it
+            log.exception("checking batch item %d failed", index)
+            event, reason = None, INTERNAL_ERROR
+        if event is None:
+            bad.append(ItemOutcome(index, "rejected", _item_id(raw), reason=reason))
+        else:
+            good.append((index, event))
     return good, bad
+
+
+def _judge(
+    raw: Any, *, limits: JsonLimits, now: datetime, allow_reserved: bool
+) -> tuple[CloudEvent | None, str | None]:
+    if (problem := problem_in(raw, limits)) is not None:
+        return None, problem
+    try:
+        event = CloudEvent.model_validate(raw)
+    except ValidationError as exc:
+        return None, _reason(exc)
+    if (problem := time_problem(event.time, now=now, limits=limits)) is not None:
+        return None, problem
+    if not allow_reserved and event.source.startswith(RESERVED_SOURCE_PREFIX):
+        return None, f"source prefix {RESERVED_SOURCE_PREFIX} is reserved for connectors"
+    return event, None
 
 
 def _item_id(raw: Any) -> str | None:
     value = raw.get("id") if isinstance(raw, dict) else None
-    return str(value)[:200] if value is not None else None
+    return safe_text(value, 200) if isinstance(value, str) else None
 
 
 def _reason(exc: ValidationError) -> str:
@@ -88,20 +156,27 @@ def _reason(exc: ValidationError) -> str:
     for error in exc.errors()[:5]:
         where = ".".join(str(p) for p in error["loc"]) or "event"
         parts.append(f"{where}: {str(error['msg']).removeprefix('Value error, ')}")
-    return "; ".join(parts)
+    return safe_text("; ".join(parts), 1000)
 
 
 def ingest_batch(
-    engine: Engine, tenant: TenantSettings, raw_items: Sequence[Any], *, channel: str = "api"
+    engine: Engine,
+    tenant: TenantSettings,
+    raw_items: Sequence[Any],
+    *,
+    limits: JsonLimits = DEFAULT_LIMITS,
+    quarantine: Quarantine | None = None,
+    channel: str = "api",
 ) -> BatchOutcome:
     """Validate every item; append the good ones and quarantine the bad, in one transaction."""
-    good, bad = validate_items(raw_items)
+    good, bad = validate_items(raw_items, limits=limits)
+    quarantine = quarantine or DEFAULT_QUARANTINE
     outcome = BatchOutcome()
     with engine.begin() as conn:
         outcome.items = append_validated(conn, tenant, good, outcome.dirty_shards)
         for item in bad:
-            quarantine_body(conn, tenant.id, channel, item.id, item.reason or "",
-                            json.dumps(raw_items[item.index], default=str))
+            quarantine.item(conn, tenant=tenant.id, channel=channel, item=item,
+                            raw=raw_items[item.index])
     outcome.items = sorted(outcome.items + bad, key=lambda item: item.index)
     return outcome
 
@@ -124,18 +199,11 @@ def append_validated(
     return items
 
 
-def quarantine_body(
-    conn: Connection, tenant: str, channel: str, delivery_id: str | None, reason: str, body: str
-) -> None:
-    conn.execute(
-        insert(quarantine).values(
-            tenant=tenant, channel=channel, delivery_id=delivery_id, reason=reason,
-            body=body, received_at=datetime.now(UTC),
-        )
-    )
-
-
 def record_webhook(conn: Connection, tenant: str, connector: str, **values: Any) -> None:
+    """One row per authenticated delivery; text is made safe and cut to its column."""
+    for name, limit in (("delivery_id", 512), ("event", 128), ("detail", 2000)):
+        if isinstance(values.get(name), str):
+            values[name] = safe_text(values[name], limit)
     conn.execute(
         insert(webhook_log).values(
             tenant=tenant, connector=connector, received_at=datetime.now(UTC), **values

@@ -1,7 +1,16 @@
-"""Vendor webhooks: verify over the raw body, then parse, append, and answer.
+"""Vendor webhooks: limits, verification over the raw body, then parse, append and answer.
 
-Unverified requests get 401 and only their metadata is recorded. Verified bodies that cannot
-be parsed are quarantined with the reason and answered 400/422.
+- 404: no such connector.
+- 400: a header value or the vendor's delivery id longer than `api.limits` allows, checked
+  before the signature (nothing about such a request is trusted).
+- 401: verification failed. Neither of these is stored per request: `RejectionCounter` adds
+  them up per connector and reason, with one sampled request's metadata.
+- 400/422: verified, but the body cannot be mapped, or an event it maps to breaks a limit
+  (`connectors.parse_checked`): a capped prefix of the body is quarantined with the reason,
+  and a `webhook_log` row is written.
+- 200: stored (or a duplicate, or ignored with a reason), committed before the answer.
+
+Every reply is made safe to encode: a reason may quote the vendor's text.
 """
 
 from __future__ import annotations
@@ -11,10 +20,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.ingest import append_validated, quarantine_body, record_webhook
-from config.models import Config
+from api.ingest import INTERNAL_ERROR, Quarantine, append_validated, record_webhook
+from config.models import Config, LimitSettings
 from connectors import PayloadError, VerificationError, WebhookRequest, get_connector
+from connectors.base import Connector, parse_checked
 from rules.events import connector_source
+from store.quarantine import safe_text
 
 __all__ = ["handle_webhook"]
 
@@ -27,30 +38,51 @@ def handle_webhook(
     config: Config = app.state.config
     found = config.find_connector(connector_id)
     if found is None:
-        return 404, {"error": f"no connector {connector_id!r} is configured"}
+        return 404, {"error": f"no connector {safe_text(connector_id, 64)!r} is configured"}
     tenant, settings = found
     connector = get_connector(settings.vendor)
-    request = WebhookRequest(body=body, headers=headers)
+    limits = config.api.limits
+    request = WebhookRequest(body=body, headers=headers, limits=limits.json_limits())
+    if (refusal := _header_problem(request, connector, limits)) is not None:
+        app.state.rejections.add(tenant.id, connector_id, refusal, None)
+        return 400, {"error": refusal}
     delivery = connector.delivery_id(request)
-    engine = app.state.engine
     try:
         connector.verify(request, secret=settings.secret.get_secret_value())
     except VerificationError as exc:
-        log.warning("webhook %s rejected: %s (delivery %s)", connector_id, exc.reason, delivery)
-        with engine.begin() as conn:
-            record_webhook(conn, tenant.id, connector_id, delivery_id=delivery,
-                           outcome="unauthorized", detail=exc.reason)
+        app.state.rejections.add(tenant.id, connector_id, exc.reason, delivery)
         return 401, {"error": exc.reason}
+    status, reply = _ingest(app, tenant, connector_id, connector, request, delivery)
+    return status, _safe(reply)
+
+
+def _header_problem(request: WebhookRequest, connector: Connector, limits: LimitSettings) -> str | None:
+    for name, value in request.headers.items():
+        if len(value) > limits.header_value:
+            return f"header {safe_text(name, 64)} longer than {limits.header_value} characters"
+    delivery = connector.delivery_id(request)
+    if delivery is not None and len(delivery) > limits.delivery_id:
+        return f"delivery id longer than {limits.delivery_id} characters"
+    return None
+
+
+def _ingest(
+    app: FastAPI,
+    tenant: Any,
+    connector_id: str,
+    connector: Connector,
+    request: WebhookRequest,
+    delivery: str | None,
+) -> tuple[int, dict[str, Any]]:
+    engine = app.state.engine
     source = connector_source(tenant.id, connector_id)
     try:
-        result = connector.parse(request, source=source)
+        result = parse_checked(connector, request, source=source)
     except PayloadError as exc:
-        with engine.begin() as conn:
-            quarantine_body(conn, tenant.id, connector_id, delivery, exc.reason,
-                            body.decode("utf-8", "replace"))
-            record_webhook(conn, tenant.id, connector_id, delivery_id=delivery,
-                           outcome="quarantined", detail=exc.reason)
-        return exc.status, {"error": exc.reason, "quarantined": True}
+        return _quarantined(app, tenant.id, connector_id, request, delivery, exc.reason, exc.status)
+    except Exception:  # a connector bug must not become a 500 the vendor retries forever
+        log.exception("webhook %s: mapping delivery %r failed", connector_id, (delivery or "-")[:80])
+        return _quarantined(app, tenant.id, connector_id, request, delivery, INTERNAL_ERROR, 422)
     dirty: set[int] = set()
     with engine.begin() as conn:
         items = append_validated(conn, tenant, list(enumerate(result.events)), dirty)
@@ -69,3 +101,27 @@ def handle_webhook(
         "dropped": result.dropped,
         **({"ignored": result.ignored} if result.ignored else {}),
     }
+
+
+def _quarantined(
+    app: FastAPI, tenant: str, connector_id: str, request: WebhookRequest,
+    delivery: str | None, reason: str, status: int,
+) -> tuple[int, dict[str, Any]]:
+    quarantine: Quarantine = app.state.quarantine
+    with app.state.engine.begin() as conn:
+        quarantine.body(conn, tenant=tenant, channel=connector_id, delivery_id=delivery,
+                        reason=reason, body=request.body)
+        record_webhook(conn, tenant, connector_id, delivery_id=delivery,
+                       outcome="quarantined", detail=reason)
+    return status, {"error": reason, "quarantined": True}
+
+
+def _safe(value: Any) -> Any:
+    """`value` with every string made encodable (replies may quote the vendor's text)."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {safe_text(str(k)): _safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_safe(v) for v in value]
+    return value

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from connectors import PayloadError, WebhookRequest, get_connector
+from connectors.base import parse_checked
 from rules.events import connector_source
 
 __all__ = ["parse_file"]
@@ -28,7 +29,7 @@ def parse_file(vendor: str, file: str, headers: list[str], *, source: str | None
         return _fail(str(exc))
     request = WebhookRequest(body=body, headers=parsed_headers)
     try:
-        result = connector.parse(request, source=source or connector_source("local", vendor))
+        result = parse_checked(connector, request, source=source or connector_source("local", vendor))
     except PayloadError as exc:
         return _fail(f"{file}: {exc.reason}")
     for event in result.events:

@@ -18,6 +18,7 @@ from pydantic import (
 
 from config.durations import Duration
 from rules.definitions import AchievementSpec
+from rules.limits import JsonLimits
 
 __all__ = [
     "ApiSettings",
@@ -79,6 +80,13 @@ class LimitSettings(_Strict):
     integer_digits: int = Field(default=20, ge=10, le=4000, description="digits per JSON integer")
     event_time_after: int = Field(default=1970, ge=1, le=9999, description="earliest year of `time`")
     event_time_ahead: Duration = Field(default=timedelta(days=1), description="how far `time` may be in the future")
+
+    def json_limits(self) -> JsonLimits:
+        return JsonLimits(
+            depth=self.json_depth, string_length=self.string_length,
+            integer_digits=self.integer_digits, earliest_year=self.event_time_after,
+            ahead=self.event_time_ahead,
+        )
 
 
 class ApiSettings(_Strict):

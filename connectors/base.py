@@ -15,9 +15,11 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from rules.events import CloudEvent
+from rules.limits import DEFAULT_LIMITS, JsonLimits, event_problem, loads
 
 __all__ = [
     "Connector",
@@ -27,6 +29,7 @@ __all__ = [
     "VerificationError",
     "WebhookRequest",
     "hmac_sha256_hex",
+    "parse_checked",
 ]
 
 
@@ -56,12 +59,26 @@ class WebhookRequest:
 
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
+    limits: JsonLimits = DEFAULT_LIMITS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", {k.lower(): v for k, v in self.headers.items()})
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    def json(self, raw: bytes | str | None = None) -> Any:
+        """The body (or `raw`, e.g. a form field) as JSON within `limits`; else a 400.
+
+        Numbers too long to convert become `rules.limits.Refused` markers (see there): a
+        mapping that reads one rejects the delivery; one it does not read is never looked at.
+        """
+        try:
+            return loads(self.body if raw is None else raw, self.limits)
+        except RecursionError:
+            raise PayloadError("invalid JSON: nested too deeply", status=400) from None
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise PayloadError(f"invalid JSON: {_short(str(exc))}", status=400) from None
 
 
 @dataclass
@@ -97,3 +114,25 @@ class Connector(Protocol):
 
 def hmac_sha256_hex(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_checked(
+    connector: Connector, request: WebhookRequest, *, source: str, now: datetime | None = None
+) -> ParseResult:
+    """`connector.parse`, then every event it made judged by `request.limits` (time, values).
+
+    Raises:
+        PayloadError: from the connector, or 422 naming the first event's problem.
+    """
+    result = connector.parse(request, source=source)
+    moment = now or datetime.now(UTC)
+    for event in result.events:
+        problem = event_problem(event.time, event.model_dump(), now=moment, limits=request.limits)
+        if problem is not None:
+            raise PayloadError(f"event {event.type}: {problem}")
+    return result

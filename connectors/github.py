@@ -11,10 +11,13 @@ completed run without a conclusion is dropped and counted; other actions and sta
 and unmapped events are acknowledged with a reason and no events; a mapped delivery missing
 what it needs is a ``PayloadError`` (422) naming the field.
 
-Decisions: ``id`` is the ``X-GitHub-Delivery`` header, else built from object id and state
-(``workflow_run:<id>:<attempt>:<conclusion>``, ``deployment_status:<id>:<state>``,
-``pull_request:<id>:merged``, ``pull_request_review:<id>:submitted``,
-``issues:<id>:closed:<closed_at>``), so a re-delivery dedupes and a re-run or re-close does not.
+Decisions: ``id`` is built from the fact, object id and state (``workflow_run:<id>:<attempt>:
+<conclusion>``, ``deployment_status:<id>:<state>``, ``pull_request:<id>:merged``,
+``pull_request_review:<id>:submitted``, ``issues:<id>:closed:<closed_at>``), never from the
+delivery: a redelivery, and a signed body replayed under a new ``X-GitHub-Delivery``, dedupe,
+while a re-run or a re-close does not. The delivery id is kept verbatim in the CloudEvents
+extension ``accoladedelivery`` (events stored before this rule have it as their ``id``: the
+event log dedupes on both, see ``store.eventlog``).
 ``time`` comes from the payload with fallbacks to the same object's other timestamps (naive
 means UTC; none is a 422, never the time of receipt). A merge is the PR author's: the sender,
 who pressed the button, is no fallback there. Form-encoded bodies (GitHub's other content
@@ -24,7 +27,6 @@ type) are read from their ``payload`` field.
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -54,7 +56,12 @@ _DEPLOY_DONE = frozenset({"success", "failure", "error"})
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range when converted to UTC") from None
 
 
 def _object_id(value: object) -> object:
@@ -184,7 +191,7 @@ def _short(value: object, limit: int = 64) -> str:
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(part) for part in err["loc"]) or "body"
-    return _short(f"{loc}: {err['msg']}", 200)
+    return _short(f"{loc}: {str(err['msg']).removeprefix('Value error, ')}", 200)
 
 
 def _load(body: dict[str, Any], *objects: str) -> Payload:
@@ -232,19 +239,17 @@ def _subject(repo: str | None, *parts: object) -> str:
 
 def _decode(request: WebhookRequest) -> dict[str, Any]:
     """The delivery body as a JSON object (JSON or form-encoded ``payload=``), else 400."""
-    raw: bytes | str = request.body
+    raw: bytes | str | None = None
     ctype = (request.header("content-type") or "").split(";")[0].strip().lower()
-    try:
-        if ctype == "application/x-www-form-urlencoded":
+    if ctype == "application/x-www-form-urlencoded":
+        try:
             form = parse_qs(request.body.decode("ascii"), errors="strict")
-            raw = (form.get("payload") or [""])[0]
-            if not raw:
-                raise PayloadError("invalid JSON: form body has no payload field", status=400)
-        body = json.loads(raw)
-    except RecursionError:
-        raise PayloadError("invalid JSON: nested too deeply", status=400) from None
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise PayloadError(f"invalid JSON: {_short(exc, 200)}", status=400) from None
+        except ValueError as exc:  # UnicodeDecodeError is a ValueError
+            raise PayloadError(f"invalid form body: {_short(exc, 200)}", status=400) from None
+        raw = (form.get("payload") or [""])[0]
+        if not raw:
+            raise PayloadError("invalid JSON: form body has no payload field", status=400)
+    body = request.json(raw)
     if not isinstance(body, dict):
         kind = type(body).__name__
         raise PayloadError(f"invalid JSON: body must be an object, got {kind}", status=400)
@@ -397,14 +402,16 @@ MAPPED_EVENTS: tuple[str, ...] = tuple(name for name in _HANDLERS if name != "pi
 
 def _event(draft: _Draft, *, source: str, delivery_id: str | None) -> CloudEvent:
     data = {"actor": draft.actor, **{k: v for k, v in draft.data.items() if v is not None}}
+    delivery = {"accoladedelivery": delivery_id} if delivery_id else {}
     try:
         return CloudEvent(
-            id=delivery_id or draft.stable_id,
+            id=draft.stable_id,
             source=source,
             type=draft.type,
             time=draft.time,
             subject=draft.subject or None,
             data=data,
+            **delivery,
         )
     except ValidationError as exc:
         raise PayloadError(f"cannot build event: {_first_error(exc)}") from None

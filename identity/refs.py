@@ -37,8 +37,15 @@ class IdentityRef:
         return f"{self.system}:{kind}{self.value}"
 
 
+_MAX_VALUE = 320  # the identities.value column
+
+
 def parse_identity_ref(text: str) -> IdentityRef:
     """Parse `SYSTEM:VALUE`; raise ValueError with a message a person can act on."""
+    if len(text) > _MAX_VALUE + 40:
+        raise ValueError(f"identity of {len(text)} characters is too long (at most {_MAX_VALUE})")
+    if not text.isprintable():  # NUL, control characters and lone surrogates
+        raise ValueError(f"identity {text!r} contains control characters or invalid text")
     system, sep, rest = text.partition(":")
     if not sep or not rest:
         raise ValueError(f"identity {text!r} must look like SYSTEM:VALUE, e.g. github:octocat")

@@ -3,14 +3,24 @@
 A link maps (system, kind, value) to a person. Resolution tries an actor's keys in order of
 trust (stable id, then login, then email) and records which link decided it, so a grant can
 later say *why* it is this person's.
+
+Park and link never race. Ingest parks an event whose actor it cannot resolve; a link releases
+the parked events of its key. On PostgreSQL (READ COMMITTED) an ingest could find no link, a
+link could then commit and find nothing parked, and the ingest then park its event forever.
+So both serialise on the identity key with a transaction-scoped advisory lock: ingest takes
+the locks of an unresolved actor's keys and resolves it again before it parks (a link that
+committed meanwhile is seen), and a link takes its key's lock before it writes and sweeps (a
+park that committed meanwhile is found). SQLite needs no lock: every write transaction there
+begins IMMEDIATE, so whole transactions already run one at a time.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select, text, tuple_
 
 from identity.refs import IdentityRef
 from rules.events import Actor, CloudEvent
@@ -61,9 +71,31 @@ def _lookup(conn: Connection, tenant: str, keys: Iterable[Key]) -> dict[Key, str
 
 
 def route_actors(conn: Connection, tenant: str, actors: Sequence[Actor]) -> list[Route | None]:
-    """Resolve each actor to a person (one query for the batch); None means park it."""
+    """Resolve each actor to a person (one query for the batch); None means park it.
+
+    A None holds the keys' locks until the caller's transaction ends (module docstring), so
+    the caller must park in this same transaction.
+    """
     found = _lookup(conn, tenant, (k for actor in actors for k in actor.keys()))
-    return [_route(actor.keys(), found) for actor in actors]
+    routes = [_route(actor.keys(), found) for actor in actors]
+    unknown = [actor for actor, route in zip(actors, routes, strict=True) if route is None]
+    if unknown and conn.dialect.name == "postgresql":
+        _lock_keys(conn, tenant, (k for actor in unknown for k in actor.keys()))
+        found = _lookup(conn, tenant, (k for actor in unknown for k in actor.keys()))
+        routes = [route or _route(actor.keys(), found) for actor, route in zip(actors, routes, strict=True)]
+    return routes
+
+
+def _lock_keys(conn: Connection, tenant: str, keys: Iterable[Key]) -> None:
+    """Transaction-scoped advisory locks on identity keys, in one order (no deadlock)."""
+    ids = sorted({_lock_id(tenant, key) for key in keys})
+    for lock_id in ids:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+
+
+def _lock_id(tenant: str, key: Key) -> int:
+    digest = hashlib.sha256("\x1f".join((tenant, *key)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _route(keys: list[Key], found: dict[Key, str]) -> Route | None:
@@ -107,8 +139,10 @@ def link_identity(
     (ValueError): moving an identity between persons is a merge, with its own audit.
     """
     now = datetime.now(UTC)
-    _ensure_person(conn, tenant, person_id, now)
     key = stored_key(ref)
+    if conn.dialect.name == "postgresql":
+        _lock_keys(conn, tenant, [key])
+    _ensure_person(conn, tenant, person_id, now)
     current = _lookup(conn, tenant, [key]).get(key)
     if current is not None and current != person_id:
         raise ValueError(f"{ref} is already linked to person {current}")

@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = ["Actor", "CloudEvent", "RESERVED_SOURCE_PREFIX", "connector_source"]
 
@@ -24,9 +24,9 @@ class Actor(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     system: str = Field(min_length=1, max_length=64)
-    id: str | None = None
-    login: str | None = None
-    email: str | None = None
+    id: str | None = Field(default=None, max_length=256)
+    login: str | None = Field(default=None, max_length=256)
+    email: str | None = Field(default=None, max_length=320)
 
     @field_validator("id", mode="before")
     @classmethod
@@ -57,7 +57,11 @@ class CloudEvent(BaseModel):
     time: AwareDatetime
     subject: str | None = None
     datacontenttype: str | None = "application/json"
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(description="an object carrying `actor`: who did it")
+    accoladedelivery: str | None = Field(
+        default=None, max_length=512,
+        description="extension: the vendor's delivery id (connector events; `id` is the fact)",
+    )
 
     @field_validator("specversion")
     @classmethod
@@ -78,7 +82,12 @@ class CloudEvent(BaseModel):
     def _actor(cls, value: dict[str, Any]) -> dict[str, Any]:
         if "actor" not in value:
             raise ValueError("data.actor is required: who did it, e.g. {system, id}")
-        Actor.model_validate(value["actor"])
+        try:
+            Actor.model_validate(value["actor"])
+        except ValidationError as exc:  # name the field inside actor, not just `data`
+            err = exc.errors()[0]
+            where = ".".join(str(part) for part in ("actor", *err["loc"]))
+            raise ValueError(f"{where}: {err['msg']}") from None
         return value
 
     @property

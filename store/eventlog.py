@@ -6,6 +6,12 @@ row AND its work item (`event_queue`, or `parked` when the actor is unknown) in 
 transaction; an evaluator takes work items, and deletes exactly those it evaluated in the
 transaction that stores their effects. A row that commits late is simply taken by the next
 round: nothing is skipped, nothing taken twice.
+
+Dedupe. A row is unique per (tenant, source, id), and a connector's `id` is the vendor fact.
+Connector events stored before that rule have the vendor's delivery id as their `id`; the
+delivery id now travels in the `accoladedelivery` extension, so an append also counts a
+connector event as a duplicate when a row of its source has its delivery id as `id`: a
+redelivery of an old delivery does not count again.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, tuple_
 
-from rules.events import CloudEvent
+from rules.events import RESERVED_SOURCE_PREFIX, CloudEvent
 from store._db import insert_for
 from store.schema import event_queue, events, parked, parked_keys
 
@@ -87,7 +93,9 @@ def append_events(
     a duplicate of its first occurrence.
     """
     now = datetime.now(UTC)
-    rows = [_row(tenant, event, now) for event in batch]
+    seen_before = _delivered_before(conn, tenant, batch)
+    rows = [_row(tenant, event, now) for event in batch
+            if (event.source, event.accoladedelivery) not in seen_before]
     stmt = _insert_ignoring_duplicates(conn).returning(
         events.c.seq, events.c.source, events.c.event_id
     )
@@ -97,6 +105,19 @@ def append_events(
         for got in conn.execute(stmt.values(rows[start:start + _CHUNK])):
             inserted[(got.source, got.event_id)] = got.seq
     return _route_new_rows(conn, tenant, batch, routes, inserted, now=now, shards=shards)
+
+
+def _delivered_before(
+    conn: Connection, tenant: str, batch: Sequence[CloudEvent]
+) -> set[tuple[str, str | None]]:
+    """(source, delivery id) of connector events whose delivery is already a row's `id`."""
+    wanted = {(e.source, e.accoladedelivery) for e in batch
+              if e.accoladedelivery and e.source.startswith(RESERVED_SOURCE_PREFIX)}
+    if not wanted:
+        return set()
+    stmt = select(events.c.source, events.c.event_id).where(
+        events.c.tenant == tenant, tuple_(events.c.source, events.c.event_id).in_(list(wanted)))
+    return {(r.source, r.event_id) for r in conn.execute(stmt)}
 
 
 def _row(tenant: str, event: CloudEvent, now: datetime) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from sqlalchemy import (
 __all__ = [
     "achievement_versions", "deliveries", "event_queue", "events", "feed", "grants", "identities",
     "metadata", "parked", "parked_keys", "persons", "progress", "quarantine", "shard_state",
-    "webhook_log",
+    "webhook_log", "webhook_rejections",
 ]
 
 metadata = MetaData()
@@ -87,9 +87,13 @@ quarantine = Table(
     Column("channel", String(128), nullable=False),  # connector id or "api"
     Column("delivery_id", String(512)),
     Column("reason", Text, nullable=False),
-    Column("body", Text),  # None when the request failed verification: never keep it
+    Column("body", Text),  # a capped prefix (store.quarantine.body_prefix) of the bad input
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("body_size", BigInteger),  # bytes of the whole original body (0003)
+    Column("body_sha256", String(64)),  # of the whole original body: compare without keeping it
+    Column("body_truncated", Boolean),  # True when `body` is only the prefix
 )
+Index("ix_quarantine_received", quarantine.c.received_at)
 
 webhook_log = Table(
     "webhook_log",
@@ -106,6 +110,22 @@ webhook_log = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_webhook_log_connector", webhook_log.c.tenant, webhook_log.c.connector, webhook_log.c.id)
+
+# Requests refused before authentication (bad signature, over-long header, …) are counted here
+# per connector and reason, with one sampled request's metadata: a flood updates a few rows,
+# it never adds one per request (DESIGN §7 "Webhook routing"). Migration 0003.
+webhook_rejections = Table(
+    "webhook_rejections",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("connector", String(64), primary_key=True),
+    Column("reason", String(200), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Column("sample_delivery_id", String(512)),
+    Column("sample_at", DateTime(timezone=True)),
+)
 
 persons = Table(
     "persons",

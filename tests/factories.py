@@ -56,10 +56,12 @@ tenants:
 ENV = {"TEST_API_KEY": API_KEY, "TEST_GITHUB_SECRET": SECRET, "TEST_OTHER_KEY": "other-key"}
 
 
-def make_config(store_url: str, text: str = CONFIG_TEXT):  # noqa: ANN201 - Config
+def make_config(store_url: str, text: str = CONFIG_TEXT, *, extra_store: str = ""):  # noqa: ANN201 - Config
+    """The test config on `store_url`; `extra_store` adds fields to `store:` (flow style)."""
     from config import parse_config
 
-    return parse_config(text.replace("sqlite:///unused.db", store_url), file="test.yaml", env=ENV)
+    url = f'"{store_url}"' + (f", {extra_store}" if extra_store else "")
+    return parse_config(text.replace('"sqlite:///unused.db"', url), file="test.yaml", env=ENV)
 
 
 def signed_headers(body: bytes, event_name: str, delivery: str, secret: str = SECRET) -> dict:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from api import create_app
 from identity.sync import sync_people
-from store.schema import event_queue, events, parked, quarantine, webhook_log
+from store.schema import event_queue, events, parked, quarantine, webhook_log, webhook_rejections
 from tests.factories import API_KEY, FIXTURES, make_config, signed_headers
 
 GREEN_RUN = (FIXTURES / "workflow_run" / "01-completed.json").read_bytes()
@@ -39,8 +39,44 @@ def test_signed_webhook_is_stored_once_however_often_redelivered(
     assert _count(engine, events) == 1
     assert _count(engine, event_queue) == 1  # Codertocat is linked: routed, not parked
     with engine.connect() as conn:
-        row = conn.execute(select(events.c.event_id, events.c.source, events.c.type)).one()
-    assert tuple(row) == ("d-1", "/accolade/demo/github", "ci.pipeline.completed")
+        row = conn.execute(select(events.c.event_id, events.c.source, events.c.type, events.c.body)).one()
+    # the id is the fact (run 289782451, attempt 1, success); the delivery rides beside it
+    assert tuple(row)[:3] == ("workflow_run:289782451:1:success", "/accolade/demo/github",
+                              "ci.pipeline.completed")
+    assert row.body["accoladedelivery"] == "d-1"
+
+
+def test_signed_body_replayed_under_new_delivery_ids_counts_once(
+    client: TestClient, engine: Engine
+) -> None:
+    answers = [client.post("/webhooks/github", content=GREEN_RUN,
+                           headers=signed_headers(GREEN_RUN, "workflow_run", f"replay-{n}"))
+               for n in range(5)]
+    assert [(a.status_code, a.json()["accepted"], a.json()["duplicate"]) for a in answers] == [
+        (200, 1, 0)] + [(200, 0, 1)] * 4
+    assert _count(engine, events) == 1 and _count(engine, event_queue) == 1
+
+
+def test_redelivery_of_an_event_stored_under_its_delivery_id_does_not_count_again(
+    client: TestClient, engine: Engine
+) -> None:
+    # Before facts became ids, GitHub events were stored with X-GitHub-Delivery as their id.
+    from datetime import UTC, datetime
+
+    from store.schema import events as events_table
+
+    with engine.begin() as conn:
+        conn.execute(events_table.insert().values(
+            tenant="demo", source="/accolade/demo/github", event_id="old-delivery",
+            type="ci.pipeline.completed", time=datetime(2026, 11, 1, tzinfo=UTC),
+            body={"id": "old-delivery"}, received_at=datetime(2026, 11, 1, tzinfo=UTC)))
+    old = client.post("/webhooks/github", content=GREEN_RUN,
+                      headers=signed_headers(GREEN_RUN, "workflow_run", "old-delivery"))
+    assert (old.status_code, old.json()["accepted"], old.json()["duplicate"]) == (200, 0, 1)
+    fresh = client.post("/webhooks/github", content=GREEN_RUN,
+                        headers=signed_headers(GREEN_RUN, "workflow_run", "new-delivery"))
+    assert fresh.json()["accepted"] == 1  # the same fact under a delivery never seen: stored once
+    assert _count(engine, events) == 2
 
 
 def test_wrong_signature_gets_401_and_stores_only_metadata(
@@ -52,9 +88,40 @@ def test_wrong_signature_gets_401_and_stores_only_metadata(
     assert "test-secret" not in answer.text
     assert _count(engine, events) == 0
     assert _count(engine, quarantine) == 0  # the body of an unverified request is never kept
+    assert _count(engine, webhook_log) == 0
     with engine.connect() as conn:
-        log = conn.execute(select(webhook_log)).one()
-    assert (log.outcome, log.delivery_id, log.connector) == ("unauthorized", "d-2", "github")
+        row = conn.execute(select(webhook_rejections)).one()
+    assert (row.connector, row.reason, row.count, row.sample_delivery_id) == (
+        "github", "signature mismatch", 1, "d-2")
+
+
+def test_a_flood_of_unsigned_requests_adds_counts_not_rows(
+    client: TestClient, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="accolade.webhooks")
+    for n in range(300):
+        headers = signed_headers(GREEN_RUN, "workflow_run", f"f-{n}", secret="forged")
+        assert client.post("/webhooks/github", content=GREEN_RUN, headers=headers).status_code == 401
+    client.post("/webhooks/github", content=b"{}", headers={"x-github-event": "ping"})
+    client.app.state.rejections.flush()  # what the receiver does on shutdown
+    with engine.connect() as conn:
+        rows = {r.reason: (r.count, r.sample_delivery_id) for r in conn.execute(select(webhook_rejections))}
+    assert rows == {"signature mismatch": (300, "f-299"),
+                    "missing X-Hub-Signature-256 header": (1, None)}
+    assert _count(engine, webhook_log) == 0 and _count(engine, quarantine) == 0
+    assert len(caplog.records) <= 4  # a line per flush and reason, not one per request
+
+
+@pytest.mark.parametrize("header, value", [
+    ("x-github-delivery", "d" * 10_000), ("x-github-event", "e" * 5_000), ("user-agent", "u" * 5_000)])
+def test_over_long_header_values_are_400_on_both_stores(
+    client: TestClient, engine: Engine, header: str, value: str
+) -> None:
+    headers = {**signed_headers(GREEN_RUN, "workflow_run", "h-1"), header: value}
+    answer = client.post("/webhooks/github", content=GREEN_RUN, headers=headers)
+    assert answer.status_code == 400
+    assert "longer than" in answer.json()["error"]
+    assert _count(engine, events) == 0 and _count(engine, webhook_log) == 0
 
 
 def test_body_altered_after_signing_is_rejected(client: TestClient, engine: Engine) -> None:
@@ -74,8 +141,11 @@ def test_verified_but_unusable_body_is_quarantined_with_reason(
     assert answer.json()["quarantined"] is True
     with engine.connect() as conn:
         row = conn.execute(select(quarantine)).one()
+        log = conn.execute(select(webhook_log)).one()
     assert row.delivery_id == "d-4" and row.body == body.decode()
-    assert row.reason == answer.json()["error"]
+    assert (row.body_size, row.body_truncated) == (len(body), False)
+    assert row.reason == answer.json()["error"] == "workflow_run.id is missing"
+    assert (log.outcome, log.delivery_id, log.detail) == ("quarantined", "d-4", row.reason)
 
 
 def test_ping_is_answered_and_other_events_counted_as_ignored(
@@ -116,7 +186,7 @@ def test_batch_reports_accepted_duplicate_and_rejected_and_keeps_the_good(
     body = answer.json()
     assert (body["accepted"], body["duplicate"], body["rejected"]) == (2, 1, 2)
     reasons = {r["index"]: r.get("reason", "") for r in body["results"]}
-    assert "data" in reasons[3] or "source" in reasons[3]
+    assert reasons[3] == "source: Field required; type: Field required; time: Field required; data: Field required"
     assert reasons[4].startswith("time:")
     assert _count(engine, events) == 2
     assert _count(engine, quarantine, quarantine.c.channel == "api") == 2

@@ -36,7 +36,8 @@ def test_parse_prints_canonical_events_as_json_lines() -> None:
     assert done.returncode == 0, done.stderr
     [line] = done.stdout.splitlines()
     event = json.loads(line)
-    assert (event["type"], event["id"]) == ("ci.pipeline.completed", "abc-1")
+    assert (event["type"], event["id"], event["accoladedelivery"]) == (
+        "ci.pipeline.completed", "workflow_run:289782451:1:success", "abc-1")
     assert event["data"]["actor"]["id"] == "15669918"
     assert event["data"]["outcome"] == "success"
 

@@ -187,7 +187,7 @@ def test_workflow_run_completed() -> None:
     assert result.event_name == "workflow_run"
     event = only_event(result)
     assert event.type == "ci.pipeline.completed"
-    assert event.id == DELIVERY
+    assert (event.id, event.accoladedelivery) == ("workflow_run:289782451:1:success", DELIVERY)  # the fact; the delivery beside it
     assert event.source == SOURCE
     assert event.time == datetime(2020, 10, 5, 16, 33, 49, tzinfo=UTC)
     assert event.time.tzinfo is not None
@@ -240,7 +240,7 @@ def test_deployment_status_success() -> None:
     event = only_event(result)
     assert result.event_name == "deployment_status"
     assert event.type == "deploy.completed"
-    assert event.id == DELIVERY
+    assert (event.id, event.accoladedelivery) == ("deployment_status:209916254:success", DELIVERY)  # the fact; the delivery beside it
     assert event.time == at("2019-05-15T15:20:55Z")
     assert event.data["actor"] == {"system": "github", "id": "21031067", "login": "Codertocat"}
     assert event.data["outcome"] == "success"
@@ -276,7 +276,7 @@ def test_pull_request_merged() -> None:
     event = only_event(result)
     assert result.event_name == "pull_request"
     assert event.type == "code.change.merged"
-    assert event.id == DELIVERY
+    assert (event.id, event.accoladedelivery) == ("pull_request:279147437:merged", DELIVERY)  # the fact; the delivery beside it
     assert event.time == at("2019-05-15T15:21:18Z")
     assert event.data["actor"] == {"system": "github", "id": "21031067", "login": "Codertocat"}
     assert event.data["merged_by"] == {"system": "github", "id": "21031067", "login": "Codertocat"}
@@ -312,7 +312,7 @@ def test_pull_request_review_submitted() -> None:
     event = only_event(result)
     assert result.event_name == "pull_request_review"
     assert event.type == "code.review.submitted"
-    assert event.id == DELIVERY
+    assert (event.id, event.accoladedelivery) == ("pull_request_review:237895671:submitted", DELIVERY)  # the fact; the delivery beside it
     assert event.time == at("2019-05-15T15:20:38Z")
     assert event.data["actor"] == {"system": "github", "id": "21031067", "login": "Codertocat"}
     assert event.data["state"] == "commented"
@@ -337,7 +337,7 @@ def test_issue_closed() -> None:
     event = only_event(result)
     assert result.event_name == "issues"
     assert event.type == "ticket.resolved"
-    assert event.id == DELIVERY
+    assert (event.id, event.accoladedelivery) == ("issues:444500041:closed:2019-05-15T15:25:00Z", DELIVERY)  # the fact; the delivery beside it
     assert event.time == at("2019-05-15T15:25:00Z")
     assert event.data["actor"] == {"system": "github", "id": "21031067", "login": "Codertocat"}
     assert event.data["state_reason"] == "completed"
@@ -488,7 +488,7 @@ def test_unrelated_odd_objects_do_not_break_a_mapped_event() -> None:
     assert only_event(parse(request("deployment_status", body))).type == "deploy.completed"
 
 
-# --- ids without a delivery header ---
+# --- ids are facts, whatever the delivery header says ---
 
 _STABLE = [
     ("workflow_run/01-completed.json", "workflow_run:289782451:1:success"),
@@ -500,10 +500,11 @@ _STABLE = [
 
 
 @pytest.mark.parametrize(("name", "expected"), _STABLE)
-def test_stable_id_without_delivery_header(name: str, expected: str) -> None:
+def test_id_is_the_fact_with_or_without_a_delivery_header(name: str, expected: str) -> None:
     first = only_event(parse(fixture_request(name, delivery=None)))
-    again = only_event(parse(fixture_request(name, delivery=None)))
+    again = only_event(parse(fixture_request(name, delivery="another-delivery")))
     assert first.id == again.id == expected
+    assert (first.accoladedelivery, again.accoladedelivery) == (None, "another-delivery")
 
 
 def test_stable_id_differs_across_runs_attempts_and_outcomes() -> None:
@@ -586,7 +587,8 @@ def test_every_fixture_maps_or_is_ignored(path: Path) -> None:
         if result.events:
             assert result.ignored is None and len(result.events) == 1
             assert result.events[0].source == SOURCE
-            assert result.events[0].id == (delivery or result.events[0].id)
+            assert result.events[0].accoladedelivery == delivery
+            assert delivery is None or delivery not in result.events[0].id
         else:
             assert result.ignored
 
