@@ -79,7 +79,7 @@ class LimitSettings(_Strict):
     string_length: int = Field(default=65536, ge=256, description="characters per JSON string")
     integer_digits: int = Field(default=20, ge=10, le=4000, description="digits per JSON integer")
     event_time_after: int = Field(default=1970, ge=1, le=9999, description="earliest year of `time`")
-    event_time_ahead: Duration = Field(default=timedelta(days=1), description="how far `time` may be in the future")
+    event_time_ahead: Duration = Field(default=timedelta(days=1), description="how far ahead `time` may be")
 
     def json_limits(self) -> JsonLimits:
         return JsonLimits(
