@@ -160,3 +160,60 @@ def test_source_time_with_an_offset_is_stored_as_the_same_instant(engine: Engine
     with engine.connect() as conn:
         stored = conn.execute(select(events.c.time)).scalar_one()
     assert stored.replace(tzinfo=stored.tzinfo or UTC) == datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+
+
+# --- park and link never race (PostgreSQL, READ COMMITTED) ---
+
+
+def _in_thread(target) -> threading.Thread:  # noqa: ANN001
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.postgres
+def test_link_committing_between_resolve_and_park_still_routes_the_event(postgres_url: str) -> None:
+    """Ingest resolves (nobody), a link commits, then ingest parks: the event must not stay parked."""
+    from store import create_store_engine, migrate
+
+    engine = create_store_engine(postgres_url)
+    migrate(engine)
+    stranger = event("s-1", actor={"system": "github", "id": "777"})
+    try:
+        with engine.begin() as ingest:
+            assert route_actors(ingest, "t1", [stranger.actor]) == [None]  # resolved: nobody
+            linker = _in_thread(lambda: _link(engine, "github:id=777", "p7"))
+            linker.join(timeout=1.5)
+            # The link either committed already (then the append below must see it) or
+            # waits on the identity key until this transaction ends (then it finds the park).
+            append_events(ingest, "t1", [stranger], [None], shards=SHARDS)
+        linker.join(timeout=10)
+        assert not linker.is_alive()
+        assert _count(engine, parked) == 0
+        with engine.connect() as conn:
+            queued = conn.execute(select(event_queue.c.person_id)).scalars().all()
+        assert queued == ["p7"]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_link_during_an_open_park_waits_for_it_and_releases_it(postgres_url: str) -> None:
+    from store import create_store_engine, migrate
+
+    engine = create_store_engine(postgres_url)
+    migrate(engine)
+    stranger = event("s-2", actor={"system": "github", "id": "778", "login": "newcomer"})
+    released: list[int] = []
+    try:
+        with engine.begin() as ingest:
+            routes = route_actors(ingest, "t1", [stranger.actor])
+            append_events(ingest, "t1", [stranger], routes, shards=SHARDS)  # parked, not committed
+            linker = _in_thread(lambda: released.append(_link(engine, "github:login=newcomer", "p8")))
+            linker.join(timeout=1.0)
+            assert linker.is_alive(), "the link must wait for the open park on its key"
+        linker.join(timeout=10)
+        assert released == [1]
+        assert _count(engine, parked) == 0 and _count(engine, event_queue) == 1
+    finally:
+        engine.dispose()
