@@ -22,6 +22,8 @@ person_app = typer.Typer(no_args_is_help=True, help="People: progress, grants, e
 identity_app = typer.Typer(no_args_is_help=True, help="Link identities to persons.")
 app.add_typer(person_app, name="person")
 app.add_typer(identity_app, name="identity")
+quarantine_app = typer.Typer(no_args_is_help=True, help="Bad input kept for inspection.")
+app.add_typer(quarantine_app, name="quarantine")
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="path to accolade.yaml")]
 TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant id (default: the only one)")]
@@ -170,6 +172,43 @@ def shards(as_json: JsonOpt = False, config: ConfigOpt = None, tenant: TenantOpt
 
     _, cfg = load(config)
     show_shards(cfg, pick_tenant(cfg, tenant), as_json=as_json)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    limit: Annotated[int, typer.Option("--limit", help="newest N items")] = 50,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Quarantined items, newest first: where from, why, and whether the size cap cut them."""
+    from cli.quarantine import list_items
+
+    _, cfg = load(config)
+    list_items(cfg, pick_tenant(cfg, tenant), limit=limit, as_json=as_json)
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    item: Annotated[int, typer.Argument(help="item number from `quarantine list`")],
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """One quarantined item with the body prefix that was kept."""
+    from cli.quarantine import show_item
+
+    _, cfg = load(config)
+    show_item(cfg, pick_tenant(cfg, tenant), item, as_json=as_json)
+
+
+@quarantine_app.command("purge")
+def quarantine_purge(config: ConfigOpt = None) -> None:
+    """Delete items older than store.quarantine.keep (the receiver also does it as it goes)."""
+    from cli.quarantine import purge
+
+    _, cfg = load(config)
+    purge(cfg)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m cli`
