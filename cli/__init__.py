@@ -10,10 +10,12 @@ from typing import Annotated
 import typer
 
 from cli._common import RUN_DIR, die, find_config_path, load, pick_tenant
+from cli.migrate import migrate
 
 __all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Accolade achievement hub.")
+app.command()(migrate)
 config_app = typer.Typer(no_args_is_help=True, help="Check the configuration file.")
 connectors_app = typer.Typer(no_args_is_help=True, help="Work with connectors offline.")
 app.add_typer(config_app, name="config")
