@@ -28,6 +28,8 @@ from config import Config, load_config
 
 __all__ = [
     "CHECKS",
+    "CLUSTER_ENV",
+    "COMPOSE",
     "Cluster",
     "MissingVariable",
     "interpolate",
@@ -37,6 +39,9 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+# What a user exports before `docker compose up` (README "Running on a real cluster").
+CLUSTER_ENV = {"POSTGRES_PASSWORD": "pg0secret", "ACCOLADE_API_KEY": "api-key", "GITHUB_WEBHOOK_SECRET": "gh-secret"}
 
 # Service names are part of the interface: README commands (`--scale worker=2`,
 # `docker compose exec receiver …`) and the host names in examples/cluster.yaml use them.

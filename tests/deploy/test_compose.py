@@ -25,6 +25,8 @@ import yaml
 from config import ConfigError, load_config
 from tests.deploy.compose_wiring import (
     CHECKS,
+    CLUSTER_ENV,
+    COMPOSE,
     ROOT,
     Cluster,
     MissingVariable,
@@ -35,10 +37,8 @@ from tests.deploy.compose_wiring import (
     wiring_problems,
 )
 
-COMPOSE = ROOT / "docker-compose.yml"
 CLUSTER_CONFIG = ROOT / "examples" / "cluster.yaml"
-# What a user exports before `docker compose up` (README "Running on a real cluster").
-ENV = {"POSTGRES_PASSWORD": "pg0secret", "ACCOLADE_API_KEY": "api-key", "GITHUB_WEBHOOK_SECRET": "gh-secret"}
+ENV = CLUSTER_ENV
 
 
 def compose_spec() -> dict[str, Any]:

@@ -26,8 +26,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
 from cli.up import SEARCH_ATTRIBUTES
-from tests.deploy.compose_wiring import NAMESPACE, load_cluster
-from tests.deploy.test_compose import COMPOSE, ENV
+from tests.deploy.compose_wiring import CLUSTER_ENV, COMPOSE, NAMESPACE, load_cluster
 
 pytestmark = pytest.mark.temporal
 
@@ -65,12 +64,14 @@ def dev_server(tmp_path: Path) -> Iterator[str]:
         server.wait(timeout=30)
 
 
-def run_one_shot(address: str, **overrides: str) -> subprocess.CompletedProcess[str]:
-    service = load_cluster(COMPOSE, ENV).service(NAMESPACE)
+def run_one_shot(address: str, home: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
+    """The service's command with the service's environment, as the container would run it."""
+    service = load_cluster(COMPOSE, CLUSTER_ENV).service(NAMESPACE)
     shell, flags, script = service["command"]
+    # An empty HOME: no developer's temporal CLI profile (address, TLS, namespace) leaks in.
     env = {**{k: str(v) for k, v in service["environment"].items()}, **overrides,
            "TEMPORAL_ADDRESS": address, "PATH": f"{TEMPORAL.parent}{os.pathsep}{os.environ['PATH']}",
-           "HOME": os.environ.get("HOME", "/tmp")}
+           "HOME": str(home)}
     return subprocess.run([shell, flags, script], env=env, capture_output=True, text=True,
                           timeout=300, check=False)
 
@@ -82,8 +83,8 @@ async def namespace_state(address: str) -> tuple[timedelta, dict[str, int]]:
     return described.config.workflow_execution_retention_ttl.ToTimedelta(), dict(listed.custom_attributes)
 
 
-async def test_the_namespace_one_shot_creates_then_updates(dev_server: str) -> None:
-    first = run_one_shot(dev_server)
+async def test_the_namespace_one_shot_creates_then_updates(dev_server: str, tmp_path: Path) -> None:
+    first = run_one_shot(dev_server, tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "namespace accolade ready" in first.stdout
     retention, attributes = await namespace_state(dev_server)
@@ -91,7 +92,7 @@ async def test_the_namespace_one_shot_creates_then_updates(dev_server: str) -> N
     assert {name: attributes.get(name) for name in SEARCH_ATTRIBUTES} == \
         dict.fromkeys(SEARCH_ATTRIBUTES, IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD)
 
-    again = run_one_shot(dev_server, NAMESPACE_RETENTION="240h")
+    again = run_one_shot(dev_server, tmp_path, NAMESPACE_RETENTION="240h")
     assert again.returncode == 0, again.stdout + again.stderr
     retention, attributes = await namespace_state(dev_server)
     assert retention == timedelta(days=10)
