@@ -65,7 +65,6 @@ class QueuedEvent:
     event: CloudEvent
 
 
-_CHUNK = 500  # rows per INSERT: well under SQLite's limit on bound parameters
 
 
 def shard_of(person_id: str, shards: int) -> int:
@@ -100,9 +99,12 @@ def append_events(
         events.c.seq, events.c.source, events.c.event_id
     )
     inserted: dict[tuple[str, str], int] = {}
-    for start in range(0, len(rows), _CHUNK):  # one multi-row INSERT per chunk
-        # RETURNING names the rows that were inserted; the conflicting ones are simply absent.
-        for got in conn.execute(stmt.values(rows[start:start + _CHUNK])):
+    if rows:
+        # executemany: SQLAlchemy's "insertmanyvalues" batches the rows into multi-row INSERTs
+        # from ONE cached compiled statement (a `.values(rows)` construct is compiled anew per
+        # batch: measured 130 µs per event). RETURNING names the rows that were inserted; the
+        # conflicting ones are simply absent.
+        for got in conn.execute(stmt, rows):
             inserted[(got.source, got.event_id)] = got.seq
     return _route_new_rows(conn, tenant, batch, routes, inserted, now=now, shards=shards)
 
