@@ -50,7 +50,11 @@ def load_progress(
 def save_progress(
     conn: Connection, tenant: str, changed: dict[tuple[str, str], Progress], versions: dict[str, int]
 ) -> None:
-    """Upsert every changed progress row in one statement."""
+    """Upsert every changed progress row: one cached statement, executemany.
+
+    A multi-row `.values(rows)` construct is compiled anew for every batch: measured at 360 µs
+    per row, most of an evaluator round. The executemany form compiles once and is cached.
+    """
     if not changed:
         return
     now = datetime.now(UTC)
@@ -60,12 +64,12 @@ def save_progress(
          "digest": state.digest, "granted": state.granted, "updated_at": now}
         for (person_id, achievement), state in changed.items()
     ]
-    stmt = _insert(conn, progress).values(rows)
+    stmt = _insert(conn, progress)
     updated = ("count", "first_events", "digest", "granted", "updated_at")
     conn.execute(stmt.on_conflict_do_update(
         index_elements=["tenant", "person_id", "achievement", "version"],
         set_={name: stmt.excluded[name] for name in updated},
-    ))
+    ), rows)
 
 
 def insert_grants(
