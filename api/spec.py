@@ -155,7 +155,13 @@ def webhook_request_body() -> dict[str, Any]:
             "`X-GitHub-Delivery` and `X-Hub-Signature-256`. The signature is checked over the raw "
             "bytes before anything is parsed."
         ),
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/x-www-form-urlencoded": {  # GitHub's other content type
+                "schema": {"type": "object", "required": ["payload"],
+                           "properties": {"payload": {"type": "string", "description": "the JSON"}}},
+            },
+        },
     }
 
 

@@ -35,7 +35,7 @@ def up(config: ConfigOpt = None) -> None:
 
     path, cfg = load(config)
     _warn_demo_defaults(path, prefix="accolade up: ")
-    private_dir(RUN_DIR)  # the run folder holds Temporal's database and the logs: owner only
+    private_dir(RUN_DIR, ours=True)  # Temporal's database and the up record: owner only
     raise SystemExit(run_up(path, cfg, RUN_DIR))
 
 

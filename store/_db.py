@@ -44,15 +44,18 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def private_dir(path: Path) -> None:
+def private_dir(path: Path, *, ours: bool = False) -> None:
     """Create `path` (and missing parents) readable by the owner only (0700).
 
-    A folder that already exists keeps its mode: it may be shared on purpose (a home, /var/lib).
+    A folder that already exists keeps its mode, since it may be shared on purpose (a home,
+    /var/lib), unless it is `ours` (`./.accolade/`): then it is narrowed to 0700 too.
     """
     missing = [p for p in (path, *path.parents) if not p.exists()]
     for folder in reversed(missing):
         folder.mkdir(mode=0o700, exist_ok=True)
         os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask; chmod is not
+    if ours:
+        os.chmod(path, 0o700)
 
 
 def _private_sqlite_files(database: str) -> None:
@@ -64,7 +67,10 @@ def _private_sqlite_files(database: str) -> None:
     """
     path = Path(database)
     private_dir(path.parent)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # narrowed below; another process may have just created it
     for file in (path, Path(f"{database}-wal"), Path(f"{database}-shm")):
         if file.exists():
             os.chmod(file, 0o600)

@@ -67,3 +67,11 @@ def test_an_existing_folder_keeps_its_mode(tmp_path: Path) -> None:
 def test_private_dir_is_0700_under_a_permissive_umask(tmp_path: Path, permissive_umask: None) -> None:
     private_dir(tmp_path / "run" / ".accolade")
     assert _mode(tmp_path / "run" / ".accolade") == 0o700
+
+
+def test_our_own_run_folder_is_narrowed_even_when_it_exists(tmp_path: Path) -> None:
+    run = tmp_path / ".accolade"
+    run.mkdir(mode=0o755)
+    os.chmod(run, 0o755)
+    private_dir(run, ours=True)
+    assert _mode(run) == 0o700
