@@ -18,14 +18,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from rules.events import _TYPE_RE, RESERVED_SOURCE_PREFIX, Actor, CloudEvent
 
 __all__ = [
+    "BATCH_TYPE",
+    "EVENTS_RESPONSES",
+    "EVENT_TYPE",
+    "MAX_BATCH",
+    "WEBHOOK_RESPONSES",
     "BatchResult",
     "ErrorDetail",
     "Health",
+    "ItemResult",
     "WebhookError",
     "WebhookResult",
     "bearer_responses",
     "events_request_body",
     "install_openapi",
+    "too_large",
     "webhook_request_body",
 ]
 
