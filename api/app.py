@@ -6,34 +6,40 @@ Routes:
     GET  /v1/persons/{identity}     progress, grants with evidence, deliveries (tenant key)
     GET  /v1/persons/{identity}/feed  the in-app feed
     GET  /v1/deliveries[?failed=true]
-    GET  /healthz                   liveness plus a store round-trip
+    GET  /healthz                   liveness plus a store round-trip (503 when unreachable)
+    GET  /openapi.json              the spec, with request bodies, the bearer scheme and statuses
+
+Bodies are capped per route before they are read (`api.limits.webhook_body`, `events_body`).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from api import spec
+from api.auth import require_tenant, tenant_for_key
 from api.ingest import BatchOutcome, Quarantine, ingest_batch
+from api.limits import BodyLimitAsJson
 from api.reads import router as reads_router
 from api.rejections import RejectionCounter
 from api.webhooks import handle_webhook
-from config.models import Config, TenantSettings
+from config.models import Config, LimitSettings, TenantSettings
 from rules.limits import JsonLimits, loads
 from store.quarantine import safe_text
 
-__all__ = ["Notifier", "create_app"]
+__all__ = ["Notifier", "create_app", "tenant_for_key"]
 
 log = logging.getLogger("accolade.api")
-MAX_BATCH = 1000
-_BATCH_TYPES = ("application/cloudevents-batch+json",)
-_JSON_TYPES = ("application/json", "application/cloudevents+json", *_BATCH_TYPES)
+MAX_BATCH = spec.MAX_BATCH
+_BATCH_TYPES = (spec.BATCH_TYPE,)
+_JSON_TYPES = ("application/json", spec.EVENT_TYPE, *_BATCH_TYPES)
 
 
 class Notifier(Protocol):
@@ -54,38 +60,34 @@ def create_app(config: Config, engine: Engine, notifier: Notifier | None = None)
     app.state.notifier = notifier or _NoNotifier()
     app.state.quarantine = Quarantine.of(config)
     app.state.rejections = RejectionCounter(engine)
-    _routes(app)
+    _routes(app, config.api.limits)
     app.include_router(reads_router)
+    app.add_middleware(BodyLimitAsJson)
+    spec.install_openapi(app)
     return app
 
 
-def tenant_for_key(config: Config, authorization: str | None) -> TenantSettings:
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise HTTPException(401, "missing bearer API key", {"WWW-Authenticate": "Bearer"})
-    found: TenantSettings | None = None
-    for tenant in config.tenants:  # compare with every key: timing says nothing about which
-        for key in tenant.api_keys:
-            if hmac.compare_digest(key.get_secret_value().encode(), token.encode()):
-                found = tenant
-    if found is None:
-        raise HTTPException(401, "unknown API key", {"WWW-Authenticate": "Bearer"})
-    return found
-
-
-def _routes(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, str]:
-        await run_in_threadpool(_ping_store, app.state.engine)
+def _routes(app: FastAPI, limits: LimitSettings) -> None:
+    @app.get("/healthz", tags=["ops"], response_model=spec.Health, response_model_exclude_none=True,
+             responses={503: {"model": spec.Health, "description": "the store is unreachable"}})
+    async def healthz() -> Any:
+        """Liveness plus a store round-trip."""
+        problem = await run_in_threadpool(_store_problem, app.state.engine)
+        if problem is not None:
+            return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
         return {"status": "ok"}
 
-    @app.post("/v1/events", tags=["ingest"], status_code=200)
-    async def post_events(request: Request) -> JSONResponse:
-        tenant = tenant_for_key(app.state.config, request.headers.get("authorization"))
-        limits = app.state.config.api.limits.json_limits()
-        items = _batch_items(await request.body(), request.headers.get("content-type"), limits)
+    @app.post("/v1/events", tags=["ingest"], response_class=JSONResponse,
+              max_body_size=int(limits.events_body), responses=spec.EVENTS_RESPONSES,
+              openapi_extra={"requestBody": spec.events_request_body()})
+    async def post_events(
+        request: Request, tenant: Annotated[TenantSettings, Depends(require_tenant)]
+    ) -> JSONResponse:
+        """Ingest one CloudEvent or a batch; every item is judged alone."""
+        json_limits = limits.json_limits()
+        items = _batch_items(await request.body(), request.headers.get("content-type"), json_limits)
         outcome: BatchOutcome = await run_in_threadpool(
-            lambda: ingest_batch(app.state.engine, tenant, items, limits=limits,
+            lambda: ingest_batch(app.state.engine, tenant, items, limits=json_limits,
                                  quarantine=app.state.quarantine)
         )
         if outcome.dirty_shards:
@@ -93,8 +95,11 @@ def _routes(app: FastAPI) -> None:
         all_rejected = outcome.count("rejected") == len(items)
         return JSONResponse(outcome.as_json(), status_code=422 if all_rejected else 200)
 
-    @app.post("/webhooks/{connector_id}", tags=["webhooks"])
+    @app.post("/webhooks/{connector_id}", tags=["webhooks"], response_class=JSONResponse,
+              max_body_size=int(limits.webhook_body), responses=spec.WEBHOOK_RESPONSES,
+              openapi_extra={"requestBody": spec.webhook_request_body()})
     async def post_webhook(connector_id: str, request: Request) -> JSONResponse:
+        """A vendor's webhook, verified over the raw body before it is parsed."""
         body = await request.body()
         status, payload = await run_in_threadpool(
             handle_webhook, app, connector_id, body, dict(request.headers)
@@ -102,9 +107,14 @@ def _routes(app: FastAPI) -> None:
         return JSONResponse(payload, status_code=status)
 
 
-def _ping_store(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
+def _store_problem(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        log.warning("health check: store unreachable: %s", exc)
+        return f"store unreachable ({exc.__class__.__name__})"
+    return None
 
 
 def _batch_items(body: bytes, content_type: str | None, limits: JsonLimits) -> list[Any]:
@@ -126,3 +136,4 @@ def _batch_items(body: bytes, content_type: str | None, limits: JsonLimits) -> l
     if len(items) > MAX_BATCH:
         raise HTTPException(413, f"batch of {len(items)} events; at most {MAX_BATCH} per request")
     return items
+

@@ -1,25 +1,120 @@
-"""The read API: a person's progress, grants with evidence, deliveries, and feed."""
+"""The read API: a person's progress, grants with evidence, deliveries, and feed.
+
+Every route takes the tenant's bearer key and answers only about that tenant: another
+tenant's person is a 404, as if it did not exist.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import require_tenant
+from api.spec import ErrorDetail, bearer_responses
 from config.models import TenantSettings
 from identity import AmbiguousIdentity, UnknownIdentity, find_person, parse_identity_ref
 from store.reads import delivery_rows, feed_rows, person_view, shard_lag
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["read"])
+Tenant = Annotated[TenantSettings, Depends(require_tenant)]
+_IDENTITY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorDetail, "description": "not an identity string (`SYSTEM:VALUE`)"},
+    404: {"model": ErrorDetail, "description": "no such person in the key's tenant"},
+    409: {"model": ErrorDetail, "description": "the identity names several persons"},
+}
+router = APIRouter(prefix="/v1", tags=["read"], responses=bearer_responses())
 
 
-def _tenant(request: Request) -> TenantSettings:
-    from api.app import tenant_for_key
+class _Row(BaseModel):
+    """A read model; new keys may be added, so clients ignore those they do not know."""
 
-    return tenant_for_key(request.app.state.config, request.headers.get("authorization"))
+    model_config = ConfigDict(extra="allow")
+
+
+class IdentityLink(_Row):
+    system: str
+    kind: str
+    value: str
+    origin: str | None = None
+
+
+class Progress(_Row):
+    achievement: str
+    version: int
+    name: str
+    count: int
+    target: int | None = None
+    granted: bool
+    missing: str | None = Field(default=None, description='what is missing ("why not yet")')
+
+
+class Delivery(_Row):
+    grant_id: str
+    channel: str
+    kind: str | None = None
+    status: str
+    attempts: int | None = None
+    last_error: str | None = None
+    detail: Any = None
+    updated_at: str | None = None
+    sent_at: str | None = None
+
+
+class Grant(_Row):
+    grant_id: str
+    achievement: str
+    version: int
+    content_hash: str | None = None
+    granted_at: str | None = None
+    evidence: dict[str, Any] = Field(description='events, rule version, identity decision ("why")')
+    dispatched_at: str | None = None
+    deliveries: list[Delivery]
+
+
+class PersonView(_Row):
+    tenant: str
+    person: str
+    identities: list[IdentityLink]
+    progress: list[Progress]
+    grants: list[Grant]
+
+
+class FeedItem(_Row):
+    grant_id: str | None = None
+    title: str
+    body: str | None = None
+    created_at: str | None = None
+
+
+class Feed(_Row):
+    person: str
+    items: list[FeedItem]
+
+
+class TenantDelivery(Delivery):
+    person: str
+    achievement: str
+
+
+class Deliveries(_Row):
+    deliveries: list[TenantDelivery]
+
+
+class ShardLag(_Row):
+    shard: int
+    workflow_id: str
+    waiting: int
+    oldest_waiting: str | None = None
+    processed: int
+    last_round: str | None = None
+
+
+class Shards(_Row):
+    shards: list[ShardLag]
 
 
 def _person(conn: Any, tenant: TenantSettings, identity: str) -> str:
@@ -33,10 +128,9 @@ def _person(conn: Any, tenant: TenantSettings, identity: str) -> str:
         raise HTTPException(404, str(exc)) from None
 
 
-@router.get("/persons/{identity}")
-async def get_person(identity: str, request: Request) -> dict[str, Any]:
+@router.get("/persons/{identity}", response_model=PersonView, responses=_IDENTITY_ERRORS)
+async def get_person(identity: str, request: Request, tenant: Tenant) -> dict[str, Any]:
     """Progress ("why not yet"), grants with evidence ("why"), and delivery status."""
-    tenant = _tenant(request)
 
     def read() -> dict[str, Any]:
         with request.app.state.engine.connect() as conn:
@@ -45,9 +139,9 @@ async def get_person(identity: str, request: Request) -> dict[str, Any]:
     return await run_in_threadpool(read)
 
 
-@router.get("/persons/{identity}/feed")
-async def get_feed(identity: str, request: Request) -> dict[str, Any]:
-    tenant = _tenant(request)
+@router.get("/persons/{identity}/feed", response_model=Feed, responses=_IDENTITY_ERRORS)
+async def get_feed(identity: str, request: Request, tenant: Tenant) -> dict[str, Any]:
+    """The person's in-app feed, newest first."""
 
     def read() -> dict[str, Any]:
         with request.app.state.engine.connect() as conn:
@@ -57,9 +151,9 @@ async def get_feed(identity: str, request: Request) -> dict[str, Any]:
     return await run_in_threadpool(read)
 
 
-@router.get("/deliveries")
-async def get_deliveries(request: Request, failed: bool = False) -> dict[str, Any]:
-    tenant = _tenant(request)
+@router.get("/deliveries", response_model=Deliveries)
+async def get_deliveries(request: Request, tenant: Tenant, failed: bool = False) -> dict[str, Any]:
+    """Delivery status per grant and channel, newest first (`failed=true`: failed only)."""
 
     def read() -> dict[str, Any]:
         with request.app.state.engine.connect() as conn:
@@ -68,10 +162,9 @@ async def get_deliveries(request: Request, failed: bool = False) -> dict[str, An
     return await run_in_threadpool(read)
 
 
-@router.get("/shards")
-async def get_shards(request: Request) -> dict[str, Any]:
+@router.get("/shards", response_model=Shards)
+async def get_shards(request: Request, tenant: Tenant) -> dict[str, Any]:
     """Evaluator lag per shard: events waiting, the oldest one, the last round."""
-    tenant = _tenant(request)
 
     def read() -> dict[str, Any]:
         with request.app.state.engine.connect() as conn:

@@ -35,17 +35,32 @@ TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant id (defa
 def up(config: ConfigOpt = None) -> None:
     """Run the hub: Temporal dev server, worker and receiver, until Ctrl-C or SIGTERM."""
     from cli.up import run_up
+    from store import private_dir
 
     path, cfg = load(config)
+    _warn_demo_defaults(path, prefix="accolade up: ")
+    private_dir(RUN_DIR, ours=True)  # Temporal's database and the up record: owner only
     raise SystemExit(run_up(path, cfg, RUN_DIR))
+
+
+def _warn_demo_defaults(path: str, *, prefix: str = "") -> None:
+    """Say on stderr which demo default secrets are in effect: they are public knowledge."""
+    from config import demo_default_warnings
+
+    for line in demo_default_warnings(path):
+        print(f"{prefix}{line}", file=sys.stderr, flush=True)
 
 
 @config_app.command("check")
 def config_check(file: Annotated[str | None, typer.Argument(help="config file")] = None) -> None:
-    """Print `file:line: field: message` for every error; exit 2 if there is any."""
+    """Print `file:line: field: message` for every error; exit 2 if there is any.
+
+    Demo default secrets in effect are warned about on stderr, without failing the check.
+    """
     from config import check_config
 
     path = find_config_path(file)
+    _warn_demo_defaults(path)
     problems = check_config(path) or _published_version_problems(path)
     for line in problems:
         print(line)

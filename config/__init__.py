@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from config._yaml import ConfigIssue, Loaded, load_with_lines
+from config._yaml import ConfigIssue, Loaded, format_path, load_with_lines
+from config._yaml import Path as KeyPath
 from config.models import (
     ChannelSettings,
     Config,
@@ -30,11 +31,18 @@ __all__ = [
     "PersonSettings",
     "TenantSettings",
     "check_config",
+    "demo_default_warnings",
     "load_config",
     "parse_config",
 ]
 
 _SECRET_FIELDS = (("connectors", "secret"), ("channels", "token"))
+# Connector fields that authenticate a vendor's webhook: whoever knows one can post into its
+# tenant, so no other tenant may hold the same value. A vendor whose webhook authenticates with
+# another field (GitLab `token`, Okta `authorization`) adds that field here.
+_WEBHOOK_SECRET_FIELDS = ("secret",)
+# The demo defaults of DESIGN §8 (`${ACCOLADE_API_KEY:-demo-key}`, …) all start with this.
+_DEMO_PREFIX = "demo-"
 
 
 class ConfigError(Exception):
@@ -83,6 +91,29 @@ def check_config(path: str | os.PathLike[str]) -> list[str]:
     return []
 
 
+def demo_default_warnings(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> list[str]:
+    """One `file:line: field: warning: …` per demo default secret in effect.
+
+    A `${NAME:-demo-…}` default lets the demo run without setup, but its value is published
+    in the README and the example file: anyone can sign webhooks or read with it. The warning
+    names the variable to export and never prints the value.
+    """
+    file = str(path)
+    try:
+        text = FsPath(file).read_text(encoding="utf-8")
+    except OSError:
+        return []  # load_config reports the unreadable file
+    loaded = load_with_lines(text, env)
+    return [
+        f"{file}:{d.line}: {format_path(d.path)}: warning: the demo default of ${{{d.variable}}} "
+        f"is in effect; export {d.variable} with your own secret"
+        for d in loaded.defaulted
+        if d.default.startswith(_DEMO_PREFIX)
+    ]
+
+
 def _issue_from_pydantic(loaded: Loaded, error: Any) -> ConfigIssue:
     path = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
     message = str(error["msg"]).removeprefix("Value error, ")
@@ -125,7 +156,78 @@ def _cross_references(config: Config, loaded: Loaded) -> list[ConfigIssue]:
                     message = f"unknown channel {channel!r} (channels: {known})"
                     issues.append(ConfigIssue(loaded.line_of(path), path, message))
         issues += _duplicate_keys(tenant, t, loaded)
+    issues += _unique_in_file(config, loaded)
+    issues += _keys_stay_in_their_tenant(config, loaded)
     return issues
+
+
+def _seen_before(
+    seen: dict[str, KeyPath], value: str, path: KeyPath
+) -> KeyPath | None:
+    """Where `value` was first used, or None after remembering `path` as its first use."""
+    if value in seen:
+        return seen[value]
+    seen[value] = path
+    return None
+
+
+def _unique_in_file(config: Config, loaded: Loaded) -> list[ConfigIssue]:
+    """Tenant ids and connector ids are unique in the file: a webhook URL names one connector."""
+    issues: list[ConfigIssue] = []
+    tenants: dict[str, KeyPath] = {}
+    connectors: dict[str, KeyPath] = {}
+    for t, tenant in enumerate(config.tenants):
+        path: KeyPath = ("tenants", t, "id")
+        if first := _seen_before(tenants, tenant.id, path):
+            issues.append(_again(loaded, path, f"duplicate tenant id {tenant.id!r}", first))
+        for c, connector in enumerate(tenant.connectors):
+            path = ("tenants", t, "connectors", c, "id")
+            if first := _seen_before(connectors, connector.id, path):
+                message = f"duplicate connector id {connector.id!r}: connector ids are unique in the file"
+                issues.append(_again(loaded, path, message, first))
+    return issues
+
+
+def _keys_stay_in_their_tenant(config: Config, loaded: Loaded) -> list[ConfigIssue]:
+    """An API key names exactly one tenant; no secret of one tenant is known to another.
+
+    Values are compared after `${ENV}` expansion, so two references to one variable (or two
+    equal defaults) collide. Messages name both places, never the value.
+    """
+    issues: list[ConfigIssue] = []
+    api_keys: dict[str, KeyPath] = {}
+    owners: dict[str, tuple[int, KeyPath]] = {}
+    for t, path, value, is_api_key in _secrets(config):
+        if is_api_key and (first := _seen_before(api_keys, value, path)):
+            message = "this API key is used twice; a key names exactly one tenant"
+            issues.append(_again(loaded, path, message, first))
+            continue
+        owner, first = owners.setdefault(value, (t, path))
+        if owner != t:
+            issues.append(_again(loaded, path, "this secret is also used by another tenant", first))
+    return issues
+
+
+def _secrets(config: Config) -> list[tuple[int, KeyPath, str, bool]]:
+    """(tenant index, path, value, is it an API key) for every API key and webhook secret."""
+    out: list[tuple[int, KeyPath, str, bool]] = []
+    for t, tenant in enumerate(config.tenants):
+        for k, key in enumerate(tenant.api_keys):
+            out.append((t, ("tenants", t, "api_keys", k), key.get_secret_value(), True))
+        for c, connector in enumerate(tenant.connectors):
+            for name in _WEBHOOK_SECRET_FIELDS:
+                secret = getattr(connector, name, None)
+                if secret is not None:
+                    path = ("tenants", t, "connectors", c, name)
+                    out.append((t, path, secret.get_secret_value(), False))
+    return [entry for entry in out if entry[2]]  # an empty value authenticates nothing
+
+
+def _again(
+    loaded: Loaded, path: KeyPath, message: str, first: KeyPath
+) -> ConfigIssue:
+    where = f"{format_path(first)} (line {loaded.line_of(first)})"
+    return ConfigIssue(loaded.line_of(path), path, f"{message} (first used at {where})")
 
 
 def _duplicate_keys(tenant: TenantSettings, t: int, loaded: Loaded) -> list[ConfigIssue]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ConfigIssue", "Loaded", "load_with_lines", "is_reference"]
+__all__ = ["ConfigIssue", "Defaulted", "Loaded", "load_with_lines", "is_reference"]
 
 Path = tuple[str | int, ...]
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -32,12 +32,23 @@ class ConfigIssue:
         return f"{file}:{self.line}: {format_path(self.path) or '(top)'}: {self.message}"
 
 
+@dataclass(frozen=True)
+class Defaulted:
+    """A `${NAME:-default}` reference that took its default: the variable was not exported."""
+
+    path: Path
+    line: int
+    variable: str
+    default: str
+
+
 @dataclass
 class Loaded:
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
     references: set[Path] = field(default_factory=set)
     issues: list[ConfigIssue] = field(default_factory=list)
+    defaulted: list[Defaulted] = field(default_factory=list)
 
     def line_of(self, path: Path) -> int:
         """The line of `path`, or of its nearest ancestor that has one."""
@@ -109,6 +120,7 @@ def _expand(value: str, path: Path, loaded: Loaded, env: Mapping[str, str], line
         if name in env:
             return env[name]
         if default is not None:
+            loaded.defaulted.append(Defaulted(path, line, name, default))
             return default
         loaded.issues.append(
             ConfigIssue(line, path, f"environment variable {name} is not set and has no default")

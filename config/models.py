@@ -13,7 +13,6 @@ from pydantic import (
     Field,
     SecretStr,
     field_validator,
-    model_validator,
 )
 
 from config.durations import Duration
@@ -180,12 +179,6 @@ class Config(_Strict):
     api: ApiSettings = ApiSettings()
     tenants: list[TenantSettings] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_ids(self) -> Config:
-        _no_duplicates([t.id for t in self.tenants], "tenant id")
-        _no_duplicates([c.id for t in self.tenants for c in t.connectors], "connector id")
-        return self
-
     def tenant(self, tenant_id: str) -> TenantSettings | None:
         return next((t for t in self.tenants if t.id == tenant_id), None)
 
@@ -195,10 +188,3 @@ class Config(_Strict):
                 return tenant, found
         return None
 
-
-def _no_duplicates(values: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for value in values:
-        if value in seen:
-            raise ValueError(f"duplicate {what} {value!r}: {what}s must be unique in the file")
-        seen.add(value)

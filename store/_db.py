@@ -7,6 +7,7 @@ timeout or not; so every transaction here begins IMMEDIATE and stays short.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-__all__ = ["create_store_engine", "insert_for", "is_sqlite", "migrate", "read_only"]
+__all__ = ["create_store_engine", "insert_for", "is_sqlite", "migrate", "private_dir", "read_only"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _READ_ONLY = "accolade_read_only"
@@ -43,9 +44,41 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+def private_dir(path: Path, *, ours: bool = False) -> None:
+    """Create `path` (and missing parents) readable by the owner only (0700).
+
+    A folder that already exists keeps its mode, since it may be shared on purpose (a home,
+    /var/lib), unless it is `ours` (`./.accolade/`): then it is narrowed to 0700 too.
+    """
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask; chmod is not
+    if ours:
+        os.chmod(path, 0o700)
+
+
+def _private_sqlite_files(database: str) -> None:
+    """The store holds personal data (logins, emails): its files are the owner's only (0600).
+
+    The file is created 0600 before SQLite opens it, whatever the umask; SQLite gives the
+    -wal and -shm files it creates later the main file's mode. Files from older versions
+    (0644) are narrowed.
+    """
+    path = Path(database)
+    private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # narrowed below; another process may have just created it
+    for file in (path, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        if file.exists():
+            os.chmod(file, 0o600)
+
+
 def _sqlite_engine(url: str, database: str | None, **kwargs: Any) -> Engine:
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        _private_sqlite_files(database)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")

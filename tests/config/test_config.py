@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from config import ConfigError, load_config, parse_config
+from config import ConfigError, demo_default_warnings, load_config, parse_config
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "accolade.yaml"
 
@@ -94,10 +96,103 @@ def test_bad_operator_and_bad_yaml() -> None:
     assert _errors("tenants: [\n")[0].startswith("acc.yaml:2: (top): invalid YAML")
 
 
-def test_duplicate_connector_ids_across_tenants() -> None:
-    second = GOOD.replace("id: acme", "id: other").split("\n", 1)[1]
-    errors = _errors(GOOD + second)
-    assert any("duplicate connector id 'gh'" in e for e in errors)
+def _second_tenant(**replace: str) -> str:
+    """GOOD's tenant again as `other`, on lines 14 and after, with `replace` applied."""
+    text = GOOD.replace("id: acme", "id: other").split("\n", 1)[1]
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    return text
+
+
+def test_duplicate_connector_id_is_reported_at_the_second_use() -> None:
+    text = GOOD + _second_tenant(**{"${ACME_KEY}": "${OTHER_KEY}", "${GH_SECRET:-fallback}": "${O:-o}"})
+    assert _errors(text, env={"ACME_KEY": "k", "OTHER_KEY": "k2"}) == [
+        "acc.yaml:17: tenants[1].connectors[0].id: duplicate connector id 'gh': connector ids are "
+        "unique in the file (first used at tenants[0].connectors[0].id (line 5))"
+    ]
+
+
+def test_duplicate_tenant_id_is_reported_at_the_second_use() -> None:
+    text = GOOD + _second_tenant(**{"id: other": "id: acme", "${ACME_KEY}": "${OTHER_KEY}",
+                                    "gh,": "gh2,", "${GH_SECRET:-fallback}": "${O:-o}"})
+    assert _errors(text, env={"ACME_KEY": "k", "OTHER_KEY": "k2"}) == [
+        "acc.yaml:14: tenants[1].id: duplicate tenant id 'acme' (first used at tenants[0].id (line 2))"
+    ]
+
+
+def test_api_key_of_two_tenants_is_an_error_even_through_two_variables() -> None:
+    # The probe's finding: the demo's key line copied into a second tenant routed the first
+    # tenant's events to the second. Values are compared after expansion.
+    text = GOOD + _second_tenant(**{"${ACME_KEY}": "${OTHER_KEY:-demo-key}", "gh,": "gh2,",
+                                    "${GH_SECRET:-fallback}": "${O:-o}"})
+    errors = _errors(text, env={"ACME_KEY": "demo-key"})
+    assert errors == [
+        "acc.yaml:15: tenants[1].api_keys[0]: this API key is used twice; a key names exactly one "
+        "tenant (first used at tenants[0].api_keys[0] (line 3))"
+    ]
+    assert "demo-key" not in "".join(errors)
+    assert parse_config(text, file="acc.yaml", env={"ACME_KEY": "k", "OTHER_KEY": "k2"})
+
+
+def test_api_key_listed_twice_in_one_tenant_is_an_error() -> None:
+    text = GOOD.replace('api_keys: ["${ACME_KEY}"]', 'api_keys: ["${ACME_KEY}", "${SAME:-k}"]')
+    assert _errors(text) == [
+        "acc.yaml:3: tenants[0].api_keys[1]: this API key is used twice; a key names exactly one "
+        "tenant (first used at tenants[0].api_keys[0] (line 3))"
+    ]
+
+
+def test_webhook_secret_shared_across_tenants_is_an_error_naming_the_second_use() -> None:
+    text = GOOD + _second_tenant(**{"${ACME_KEY}": "${OTHER_KEY}", "gh,": "gh2,",
+                                    "${GH_SECRET:-fallback}": "${OTHER_SECRET}"})
+    errors = _errors(text, env={"ACME_KEY": "k", "OTHER_KEY": "k2", "OTHER_SECRET": "fallback"})
+    assert errors == [
+        "acc.yaml:17: tenants[1].connectors[0].secret: this secret is also used by another tenant "
+        "(first used at tenants[0].connectors[0].secret (line 5))"
+    ]
+    assert "fallback" not in "".join(errors)
+
+
+def test_another_tenants_api_key_is_no_webhook_secret() -> None:
+    # Whoever configures tenant B's webhook would know tenant A's API key.
+    text = GOOD + _second_tenant(**{"${ACME_KEY}": "${OTHER_KEY}", "gh,": "gh2,",
+                                    "${GH_SECRET:-fallback}": "${ACME_KEY}"})
+    assert _errors(text, env={"ACME_KEY": "k", "OTHER_KEY": "k2"}) == [
+        "acc.yaml:17: tenants[1].connectors[0].secret: this secret is also used by another tenant "
+        "(first used at tenants[0].api_keys[0] (line 3))"
+    ]
+
+
+def test_one_tenant_may_share_a_webhook_secret_between_its_connectors() -> None:
+    text = GOOD.replace(
+        '      - {id: gh, vendor: github, secret: "${GH_SECRET:-fallback}"}\n',
+        '      - {id: gh, vendor: github, secret: "${GH_SECRET:-fallback}"}\n'
+        '      - {id: gh-two, vendor: github, secret: "${GH_SECRET:-fallback}"}\n',
+    )
+    assert len(parse_config(text, file="acc.yaml", env={"ACME_KEY": "k"}).tenants[0].connectors) == 2
+
+
+def test_demo_default_warnings_name_line_field_and_variable_not_the_secret(tmp_path: Path) -> None:
+    warnings = demo_default_warnings(EXAMPLE, env={})
+    assert warnings == [
+        f"{EXAMPLE}:16: tenants[0].api_keys[0]: warning: the demo default of ${{ACCOLADE_API_KEY}} "
+        "is in effect; export ACCOLADE_API_KEY with your own secret",
+        f"{EXAMPLE}:18: tenants[0].connectors[0].secret: warning: the demo default of "
+        "${GITHUB_WEBHOOK_SECRET} is in effect; export GITHUB_WEBHOOK_SECRET with your own secret",
+    ]
+    assert "demo-key" not in "".join(warnings) and "demo-secret" not in "".join(warnings)
+    exported = {"ACCOLADE_API_KEY": "mine", "GITHUB_WEBHOOK_SECRET": "mine-too"}
+    assert demo_default_warnings(EXAMPLE, env=exported) == []
+
+
+def test_only_demo_defaults_warn(tmp_path: Path) -> None:
+    file = tmp_path / "acc.yaml"
+    file.write_text(GOOD)  # ${GH_SECRET:-fallback} is a default, but no published demo secret
+    assert demo_default_warnings(file, env={"ACME_KEY": "k"}) == []
+    file.write_text(GOOD.replace("${GH_SECRET:-fallback}", "${GITLAB_WEBHOOK_TOKEN:-demo-gitlab-token}"))
+    assert [w.split(": ", 2)[1] for w in demo_default_warnings(file, env={"ACME_KEY": "k"})] == [
+        "tenants[0].connectors[0].secret"
+    ]
 
 
 def test_config_check_cli_prints_file_line_field_and_exits_2(tmp_path: Path) -> None:
@@ -112,9 +207,49 @@ def test_config_check_cli_prints_file_line_field_and_exits_2(tmp_path: Path) -> 
     assert "Traceback" not in done.stderr
 
 
-def test_config_check_cli_ok_on_example() -> None:
+def _cli_env(**extra: str) -> dict[str, str]:
+    """A clean environment: a developer's exported ACCOLADE_* must not change the outcome."""
+    return {"PATH": os.environ.get("PATH", ""), **extra}
+
+
+def test_config_check_cli_ok_on_example_warns_about_demo_defaults() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "cli", "config", "check", str(EXAMPLE)],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, env=_cli_env(), check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == f"{EXAMPLE}: ok\n"
+    assert f"{EXAMPLE}:16: tenants[0].api_keys[0]: warning:" in done.stderr
+    assert "export GITHUB_WEBHOOK_SECRET" in done.stderr
+    assert "demo-key" not in done.stderr and "demo-secret" not in done.stderr
+
+
+def test_config_check_cli_is_quiet_when_the_secrets_are_exported() -> None:
+    env = _cli_env(ACCOLADE_API_KEY="k-1", GITHUB_WEBHOOK_SECRET="s-1")
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "config", "check", str(EXAMPLE)],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_up_warns_about_demo_defaults_and_keeps_its_run_folder_private(tmp_path: Path) -> None:
+    from cli.up import prepare_store
+
+    config = tmp_path / "accolade.yaml"
+    config.write_text(f'store: {{url: "sqlite:///{tmp_path}/data/a.db"}}\n'
+                      + GOOD.replace("${ACME_KEY}", "${ACCOLADE_API_KEY:-demo-key}"))
+    assert prepare_store(load_config(config, env={})) == []  # publishes v1
+    # A changed rule under the published version makes `up` stop before it starts anything.
+    config.write_text(config.read_text().replace("count: 3", "count: 4"))
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "up", "--config", str(config)],
+        capture_output=True, text=True, env=_cli_env(), cwd=tmp_path, timeout=60, check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(
+        f"accolade up: {config}:4: tenants[0].api_keys[0]: warning: the demo default of "
+        "${ACCOLADE_API_KEY} is in effect; export ACCOLADE_API_KEY with your own secret\n"
+    )
+    assert "demo-key" not in done.stderr
+    assert stat.S_IMODE((tmp_path / ".accolade").stat().st_mode) == 0o700
