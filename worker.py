@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
 from activities.evaluation import EvaluationActivities
+from activities.liveness import HEARTBEAT_THROTTLE, STICKY_TIMEOUT
 from activities.temporal_client import connect, wake_evaluators
 from config import Config, load_config
 from identity.sync import sync_people
@@ -43,6 +44,10 @@ def build_worker(client: Client, config: Config, engine: Engine, *, task_queue: 
                     delivery.deliver, delivery.mark_failed],
         activity_executor=executor,
         max_concurrent_activities=8,
+        # A killed worker's cached workflows move to another worker in seconds, and
+        # heartbeats reach the server well inside HEARTBEAT_TIMEOUT (activities/liveness.py).
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
 
 

@@ -25,6 +25,7 @@ from activities.contracts import (
     GrantRef,
 )
 from activities.faults import crash_point
+from activities.liveness import WORKFLOW_TASK_TIMEOUT, heartbeating
 from config.models import Config, TenantSettings
 from rules.engine import CompiledRule, EvalEvent, compile_rule, evaluate
 from store import read_only
@@ -66,8 +67,13 @@ class EvaluationActivities:
 
         The read and the pure evaluation run outside SQLite's single write lock, so the
         receiver's appends are not held up by it; the write transaction then re-checks that
-        the batch is still unconsumed before storing anything.
+        the batch is still unconsumed before storing anything. Heartbeats let Temporal
+        notice a dead worker in seconds (`activities.liveness`).
         """
+        with heartbeating():
+            return self._evaluate_shard(input)
+
+    def _evaluate_shard(self, input: EvaluateShardInput) -> EvaluateShardResult:
         tenant = self._tenant(input.tenant)
         rules = self.rules(tenant)
         versions = {rule.key: rule.version for rule in rules}
@@ -107,11 +113,16 @@ class EvaluationActivities:
 
         async def start(grant: GrantRef) -> bool:
             async with limit:
-                return await self._start_delivery(grant)
+                started = await self._start_delivery(grant)
+            activity.heartbeat()  # each start is progress; a dead worker stops beating
+            return started
 
+        activity.heartbeat()
+        crash_point("dispatch:before-start")
         outcomes = await asyncio.gather(*(start(g) for g in input.grants))
         started = sum(outcomes)
         already = len(outcomes) - started
+        crash_point("dispatch:before-mark")
         await asyncio.to_thread(self._mark, [g.grant_id for g in input.grants])
         return DispatchResult(started=started, already_running=already)
 
@@ -124,6 +135,7 @@ class EvaluationActivities:
                 id=f"deliver/{grant.grant_id}",
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
                 search_attributes=TypedSearchAttributes([
                     SearchAttributePair(SA_TENANT, grant.tenant),
                     SearchAttributePair(SA_PERSON, grant.person_id),

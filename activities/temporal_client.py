@@ -12,6 +12,7 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.contracts import EvaluatorInput
+from activities.liveness import WORKFLOW_TASK_TIMEOUT
 from config.models import Config
 
 __all__ = ["EvaluatorNotifier", "connect", "wake_evaluators"]
@@ -29,14 +30,20 @@ async def connect(config: Config) -> Client:
 
 
 async def wake_evaluators(client: Client, config: Config, tenant_id: str, shards: Iterable[int]) -> None:
-    """Signal `notify` to each shard's evaluator, starting it if it is not running."""
+    """Signal `notify` to each shard's evaluator, starting it if it is not running.
+
+    A running evaluator keeps the wake timer it was started with (carried across
+    continue-as-new); `temporal.evaluator_wake` applies to evaluators started from now on.
+    """
+    wake = config.temporal.evaluator_wake.total_seconds()
     for shard in sorted(set(shards)):
         await client.start_workflow(
             "EvaluatorWorkflow",
-            EvaluatorInput(tenant=tenant_id, shard=shard),
+            EvaluatorInput(tenant=tenant_id, shard=shard, wake_seconds=wake),
             id=f"evaluate/{tenant_id}/{shard}",
             task_queue=config.temporal.task_queue,
             start_signal="notify",
+            task_timeout=WORKFLOW_TASK_TIMEOUT,  # kept across continue-as-new
             search_attributes=TypedSearchAttributes([SearchAttributePair(_SA_TENANT, tenant_id)]),
             static_summary=f"Evaluator for tenant {tenant_id}, shard {shard}",
         )

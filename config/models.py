@@ -58,6 +58,10 @@ class TemporalSettings(_Strict):
     retention_days: int = Field(default=30, ge=1, le=3650)
     port: int = Field(default=7233, description="embedded dev server's gRPC port")
     ui_port: int = Field(default=8233, description="embedded dev server's web UI port")
+    evaluator_wake: Duration = Field(
+        default=timedelta(seconds=30), ge=timedelta(seconds=1),
+        description="how often an evaluator looks for work without a notification: the safety net "
+                    "for a lost one, so a long wake only delays what a lost notification delays")
 
     @property
     def embedded(self) -> bool:
