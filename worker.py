@@ -26,7 +26,7 @@ from identity.sync import sync_people
 from store import create_store_engine
 from workflows import WORKFLOWS
 
-__all__ = ["build_worker", "main", "run_worker"]
+__all__ = ["build_worker", "connect_patiently", "main", "run_worker"]
 
 log = logging.getLogger("accolade.worker")
 
@@ -51,10 +51,28 @@ def build_worker(client: Client, config: Config, engine: Engine, *, task_queue: 
     )
 
 
+async def connect_patiently(config: Config, *, within: float = 30.0) -> Client:
+    """Connect, waiting up to `within` seconds for a Temporal that is (re)starting.
+
+    Under `accolade up` a worker restarted while the dev server restarts too would otherwise
+    exit at once and be counted as a crash; a Temporal that stays away still fails start-up.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        try:
+            return await connect(config)
+        except RuntimeError as exc:  # the SDK's "failed client connect"
+            if loop.time() >= deadline:
+                raise
+            log.warning("Temporal at %s not reachable yet (%s); retrying", config.temporal.target(), exc)
+            await asyncio.sleep(1.0)
+
+
 async def run_worker(config_path: str) -> None:
     config = load_config(config_path)
     engine = create_store_engine(config.store.url)
-    client = await connect(config)
+    client = await connect_patiently(config)
     for tenant in config.tenants:
         released = await asyncio.to_thread(sync_people, engine, tenant)
         if released:
