@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
@@ -84,11 +85,25 @@ async def run_worker(config_path: str) -> None:
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity") as executor:
         worker = build_worker(client, config, engine, executor=executor)
         async with worker:
-            for tenant in config.tenants:  # catch up on anything a lost notification left behind
-                await wake_evaluators(client, config, tenant.id, range(tenant.shards))
+            await _wake_all(client, config, stop)
             log.info("worker ready on task queue %s", config.temporal.task_queue)
             await stop.wait()
     engine.dispose()
+
+
+async def _wake_all(client: Client, config: Config, stop: asyncio.Event) -> None:
+    """Wake every evaluator once: catch up on anything a lost notification left behind.
+
+    A failure while we are already being stopped (the dev server may stop first on a Ctrl-C
+    to the whole group) is the end of a clean stop, not a crash.
+    """
+    try:
+        for tenant in config.tenants:
+            await wake_evaluators(client, config, tenant.id, range(tenant.shards))
+    except RPCError:
+        if not stop.is_set():
+            raise
+        log.info("stopped before every evaluator was woken")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -155,18 +155,24 @@ class Supervisor:
         child.started_at = now
         child.restart_at = None
 
-    def shutdown(self) -> None:
-        """Stop every child, newest first: SIGTERM, then SIGKILL after 15 s."""
+    def shutdown(self, *, grace: float = 10.0) -> None:
+        """Stop every child, newest first, each gone before the next is asked.
+
+        The receiver and the worker stop while Temporal still answers, so a worker that is
+        still waking evaluators finishes instead of failing on a vanished server. SIGTERM,
+        then SIGKILL after `grace` seconds.
+        """
         self.stopping = True
         for child in reversed(self.children):
-            if child.process.poll() is None:
-                print(f"accolade up: stopping {child.name}", flush=True)
-                child.process.terminate()
-        deadline = time.monotonic() + 15
-        for child in self.children:
+            if child.process.poll() is not None:
+                continue
+            print(f"accolade up: stopping {child.name}", flush=True)
+            child.process.terminate()
             try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                child.process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
+                print(f"accolade up: {child.name} ignored SIGTERM for {grace:.0f}s; killing it",
+                      file=sys.stderr, flush=True)
                 child.process.kill()
                 child.process.wait()
 

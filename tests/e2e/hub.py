@@ -91,7 +91,7 @@ class Hub:
         with log.open("wb") as sink:
             self.worker = subprocess.Popen(
                 [sys.executable, "-m", "worker", "--config", str(self.config_path)],
-                env={**os.environ, **ENV, **env}, stdout=sink, stderr=subprocess.STDOUT,
+                env={**_own_env(), **env}, stdout=sink, stderr=subprocess.STDOUT,
                 cwd=self.tmp,
             )
         return self.worker
@@ -100,7 +100,7 @@ class Hub:
         with (self.tmp / "receiver.log").open("wb") as sink:
             self.receiver = subprocess.Popen(
                 [sys.executable, "-m", "api.serve", "--config", str(self.config_path)],
-                env={**os.environ, **ENV}, stdout=sink, stderr=subprocess.STDOUT, cwd=self.tmp,
+                env=_own_env(), stdout=sink, stderr=subprocess.STDOUT, cwd=self.tmp,
             )
         wait_for(lambda: self._healthy(), timeout=30, what="receiver /healthz")
 
@@ -203,6 +203,11 @@ async def _busy(client: Client, workflow_id: str) -> bool:
     raw = desc.raw_description
     in_flight = bool(raw.pending_activities) or raw.HasField("pending_workflow_task")
     return desc.status == WorkflowExecutionStatus.RUNNING and in_flight
+
+
+def _own_env() -> dict[str, str]:
+    """The test config's variables, without the caller's ACCOLADE_* (a leaked crash point)."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("ACCOLADE_")}, **ENV}
 
 
 def wait_for(check: Any, *, timeout: float, what: str, interval: float = 0.2) -> None:
