@@ -247,15 +247,14 @@ def version_issues(engine: Engine, config: Config, *, publish: bool) -> list[tup
     return issues
 
 
-def run_up(config_path: str, config: Config, run_dir: Path, *,
-           policy: RestartPolicy | None = None) -> int:
+def run_up(config_path: str, config: Config, run_dir: Path) -> int:
     """Prepare the store, then supervise the hub until SIGINT/SIGTERM (0) or a give-up (1)."""
     _make_private_dir(run_dir)
     if problems := prepare_store(config):
         for problem in problems:
             print(f"accolade up: {config_path}: {problem}", file=sys.stderr)
         return 2
-    supervisor = Supervisor(policy)
+    supervisor = Supervisor()
     signal.signal(signal.SIGINT, supervisor.stop_all)
     signal.signal(signal.SIGTERM, supervisor.stop_all)
     record = run_dir / "up.json"
@@ -293,6 +292,8 @@ def _start_children(supervisor: Supervisor, config: Config, config_path: str, ru
         if supervisor.stopping:
             return
         _set_retention(config)
+    if supervisor.stopping:  # SIGINT/SIGTERM while the dev server was starting
+        return
     py = sys.executable
     supervisor.start("worker", [py, "-m", "worker", "--config", config_path])
     supervisor.start("receiver", [py, "-m", "api.serve", "--config", config_path])
