@@ -60,8 +60,7 @@ class TemporalSettings(_Strict):
     ui_port: int = Field(default=8233, description="embedded dev server's web UI port")
     evaluator_wake: Duration = Field(
         default=timedelta(seconds=30), ge=timedelta(seconds=1),
-        description="how often an evaluator looks for work without a notification: the safety net "
-                    "for a lost one, so a long wake only delays what a lost notification delays")
+        description="how often an evaluator looks for work unasked: the safety net for a lost notification")
 
     @property
     def embedded(self) -> bool:
