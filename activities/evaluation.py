@@ -25,7 +25,7 @@ from activities.contracts import (
     GrantRef,
 )
 from activities.faults import crash_point
-from activities.liveness import WORKFLOW_TASK_TIMEOUT, heartbeating
+from activities.liveness import WORKFLOW_TASK_TIMEOUT, heartbeating, heartbeating_async
 from config.models import Config, TenantSettings
 from rules.engine import CompiledRule, EvalEvent, compile_rule, evaluate
 from store import read_only
@@ -113,18 +113,15 @@ class EvaluationActivities:
 
         async def start(grant: GrantRef) -> bool:
             async with limit:
-                started = await self._start_delivery(grant)
-            activity.heartbeat()  # each start is progress; a dead worker stops beating
-            return started
+                return await self._start_delivery(grant)
 
-        activity.heartbeat()
-        crash_point("dispatch:before-start")
-        outcomes = await asyncio.gather(*(start(g) for g in input.grants))
+        async with heartbeating_async():
+            crash_point("dispatch:before-start")
+            outcomes = await asyncio.gather(*(start(g) for g in input.grants))
+            crash_point("dispatch:before-mark")
+            await asyncio.to_thread(self._mark, [g.grant_id for g in input.grants])
         started = sum(outcomes)
-        already = len(outcomes) - started
-        crash_point("dispatch:before-mark")
-        await asyncio.to_thread(self._mark, [g.grant_id for g in input.grants])
-        return DispatchResult(started=started, already_running=already)
+        return DispatchResult(started=started, already_running=len(outcomes) - started)
 
     async def _start_delivery(self, grant: GrantRef) -> bool:
         assert self.client is not None

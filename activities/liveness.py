@@ -3,8 +3,9 @@
 A worker killed mid-task leaves three kinds of work behind, each held until a timeout:
 
 - an activity attempt it had started: held until the attempt's start-to-close timeout
-  (10–30 s here) unless it heartbeats. Long activities heartbeat from a side thread
-  (`heartbeating`) with `HEARTBEAT_TIMEOUT`, so a dead attempt is retried within seconds;
+  (10–30 s here) unless it heartbeats. Long activities heartbeat while they run (a side
+  thread, `heartbeating`, or a side task, `heartbeating_async`) with `HEARTBEAT_TIMEOUT`,
+  so a dead attempt is retried within seconds;
 - a workflow task it had taken (a long poll of the dead process can still be handed one):
   held for the workflow task timeout, Temporal's default 10 s; ours is
   `WORKFLOW_TASK_TIMEOUT`, set when evaluators and deliveries start;
@@ -20,10 +21,11 @@ Pure of I/O imports: workflows import the timeouts from here.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 
 from temporalio import activity
@@ -35,6 +37,7 @@ __all__ = [
     "STICKY_TIMEOUT",
     "WORKFLOW_TASK_TIMEOUT",
     "heartbeating",
+    "heartbeating_async",
 ]
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=3)
@@ -70,3 +73,23 @@ def heartbeating(every: float = HEARTBEAT_EVERY) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
+
+
+@asynccontextmanager
+async def heartbeating_async(every: float = HEARTBEAT_EVERY) -> AsyncIterator[None]:
+    """The same for an async activity: a task on the worker's loop beats while the body runs."""
+    if not activity.in_activity():
+        yield
+        return
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    task = asyncio.get_running_loop().create_task(beat())  # copies the activity's context
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
