@@ -15,17 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
 from activities.evaluation import EvaluationActivities
+from activities.liveness import HEARTBEAT_THROTTLE, STICKY_TIMEOUT
 from activities.temporal_client import connect, wake_evaluators
 from config import Config, load_config
 from identity.sync import sync_people
 from store import create_store_engine
 from workflows import WORKFLOWS
 
-__all__ = ["build_worker", "main", "run_worker"]
+__all__ = ["build_worker", "connect_patiently", "main", "run_worker"]
 
 log = logging.getLogger("accolade.worker")
 
@@ -43,13 +45,35 @@ def build_worker(client: Client, config: Config, engine: Engine, *, task_queue: 
                     delivery.deliver, delivery.mark_failed],
         activity_executor=executor,
         max_concurrent_activities=8,
+        # A killed worker's cached workflows move to another worker in seconds, and
+        # heartbeats reach the server well inside HEARTBEAT_TIMEOUT (activities/liveness.py).
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
+
+
+async def connect_patiently(config: Config, *, within: float = 30.0) -> Client:
+    """Connect, waiting up to `within` seconds for a Temporal that is (re)starting.
+
+    Under `accolade up` a worker restarted while the dev server restarts too would otherwise
+    exit at once and be counted as a crash; a Temporal that stays away still fails start-up.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        try:
+            return await connect(config)
+        except RuntimeError as exc:  # the SDK's "failed client connect"
+            if loop.time() >= deadline:
+                raise
+            log.warning("Temporal at %s not reachable yet (%s); retrying", config.temporal.target(), exc)
+            await asyncio.sleep(1.0)
 
 
 async def run_worker(config_path: str) -> None:
     config = load_config(config_path)
     engine = create_store_engine(config.store.url)
-    client = await connect(config)
+    client = await connect_patiently(config)
     for tenant in config.tenants:
         released = await asyncio.to_thread(sync_people, engine, tenant)
         if released:
@@ -61,11 +85,25 @@ async def run_worker(config_path: str) -> None:
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity") as executor:
         worker = build_worker(client, config, engine, executor=executor)
         async with worker:
-            for tenant in config.tenants:  # catch up on anything a lost notification left behind
-                await wake_evaluators(client, config, tenant.id, range(tenant.shards))
+            await _wake_all(client, config, stop)
             log.info("worker ready on task queue %s", config.temporal.task_queue)
             await stop.wait()
     engine.dispose()
+
+
+async def _wake_all(client: Client, config: Config, stop: asyncio.Event) -> None:
+    """Wake every evaluator once: catch up on anything a lost notification left behind.
+
+    A failure while we are already being stopped (the dev server may stop first on a Ctrl-C
+    to the whole group) is the end of a clean stop, not a crash.
+    """
+    try:
+        for tenant in config.tenants:
+            await wake_evaluators(client, config, tenant.id, range(tenant.shards))
+    except RPCError:
+        if not stop.is_set():
+            raise
+        log.info("stopped before every evaluator was woken")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,6 +23,7 @@ from temporalio import activity
 from activities.contracts import DeliverInput, DeliverResult, MarkFailedInput
 from activities.errors import DeliveryFailure, Permanent, to_application_error
 from activities.faults import crash_point
+from activities.liveness import heartbeating
 from activities.messages import Message, compose
 from activities.slack import SlackChannel, slack_client
 from config.models import Config
@@ -50,7 +51,15 @@ class DeliveryActivities:
 
     @activity.defn(name="deliver")
     def deliver(self, input: DeliverInput) -> DeliverResult:
-        attempt = activity.info().attempt
+        """Send one channel of one grant unless its record says it was sent already.
+
+        Heartbeats let Temporal notice a dead worker in seconds instead of at the 30 s
+        start-to-close timeout (`activities.liveness`).
+        """
+        with heartbeating():
+            return self._deliver(input, activity.info().attempt)
+
+    def _deliver(self, input: DeliverInput, attempt: int) -> DeliverResult:
         with self.engine.begin() as conn:
             row = self._delivery(conn, input)
             if row.status in FINAL_STATUSES:

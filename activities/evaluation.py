@@ -25,6 +25,7 @@ from activities.contracts import (
     GrantRef,
 )
 from activities.faults import crash_point
+from activities.liveness import WORKFLOW_TASK_TIMEOUT, heartbeating, heartbeating_async
 from config.models import Config, TenantSettings
 from rules.engine import CompiledRule, EvalEvent, compile_rule, evaluate
 from store import read_only
@@ -66,8 +67,13 @@ class EvaluationActivities:
 
         The read and the pure evaluation run outside SQLite's single write lock, so the
         receiver's appends are not held up by it; the write transaction then re-checks that
-        the batch is still unconsumed before storing anything.
+        the batch is still unconsumed before storing anything. Heartbeats let Temporal
+        notice a dead worker in seconds (`activities.liveness`).
         """
+        with heartbeating():
+            return self._evaluate_shard(input)
+
+    def _evaluate_shard(self, input: EvaluateShardInput) -> EvaluateShardResult:
         tenant = self._tenant(input.tenant)
         rules = self.rules(tenant)
         versions = {rule.key: rule.version for rule in rules}
@@ -109,11 +115,13 @@ class EvaluationActivities:
             async with limit:
                 return await self._start_delivery(grant)
 
-        outcomes = await asyncio.gather(*(start(g) for g in input.grants))
+        async with heartbeating_async():
+            crash_point("dispatch:before-start")
+            outcomes = await asyncio.gather(*(start(g) for g in input.grants))
+            crash_point("dispatch:before-mark")
+            await asyncio.to_thread(self._mark, [g.grant_id for g in input.grants])
         started = sum(outcomes)
-        already = len(outcomes) - started
-        await asyncio.to_thread(self._mark, [g.grant_id for g in input.grants])
-        return DispatchResult(started=started, already_running=already)
+        return DispatchResult(started=started, already_running=len(outcomes) - started)
 
     async def _start_delivery(self, grant: GrantRef) -> bool:
         assert self.client is not None
@@ -124,6 +132,7 @@ class EvaluationActivities:
                 id=f"deliver/{grant.grant_id}",
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
                 search_attributes=TypedSearchAttributes([
                     SearchAttributePair(SA_TENANT, grant.tenant),
                     SearchAttributePair(SA_PERSON, grant.person_id),

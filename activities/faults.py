@@ -12,10 +12,18 @@ import sys
 
 __all__ = ["POINTS", "crash_point"]
 
-POINTS = ("evaluate:before-commit", "evaluate:after-commit", "deliver:after-send", "deliver:after-slack")
+POINTS = (
+    "evaluate:before-commit",   # effects computed, transaction still open
+    "evaluate:after-commit",    # grants committed, the activity's result not yet reported
+    "dispatch:before-start",    # the outbox hand-off: grants committed, no delivery workflow yet
+    "dispatch:before-mark",     # delivery workflows started, grants not yet marked dispatched
+    "deliver:after-send",       # console/feed written and marked sent, result not yet reported
+    "deliver:after-slack",      # Slack answered, the delivery record not yet written
+)
 
 
 def crash_point(name: str) -> None:
+    assert name in POINTS, f"unknown crash point {name!r}"
     if os.environ.get("ACCOLADE_CRASH_AT") != name:
         return
     marker = os.environ.get("ACCOLADE_CRASH_ONCE", "")

@@ -12,6 +12,7 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.contracts import EvaluatorInput
+from activities.liveness import WORKFLOW_TASK_TIMEOUT
 from config.models import Config
 
 __all__ = ["EvaluatorNotifier", "connect", "wake_evaluators"]
@@ -29,14 +30,20 @@ async def connect(config: Config) -> Client:
 
 
 async def wake_evaluators(client: Client, config: Config, tenant_id: str, shards: Iterable[int]) -> None:
-    """Signal `notify` to each shard's evaluator, starting it if it is not running."""
+    """Signal `notify` to each shard's evaluator, starting it if it is not running.
+
+    A running evaluator keeps the wake timer it was started with (carried across
+    continue-as-new); `temporal.evaluator_wake` applies to evaluators started from now on.
+    """
+    wake = config.temporal.evaluator_wake.total_seconds()
     for shard in sorted(set(shards)):
         await client.start_workflow(
             "EvaluatorWorkflow",
-            EvaluatorInput(tenant=tenant_id, shard=shard),
+            EvaluatorInput(tenant=tenant_id, shard=shard, wake_seconds=wake),
             id=f"evaluate/{tenant_id}/{shard}",
             task_queue=config.temporal.task_queue,
             start_signal="notify",
+            task_timeout=WORKFLOW_TASK_TIMEOUT,  # kept across continue-as-new
             search_attributes=TypedSearchAttributes([SearchAttributePair(_SA_TENANT, tenant_id)]),
             static_summary=f"Evaluator for tenant {tenant_id}, shard {shard}",
         )
@@ -45,8 +52,10 @@ async def wake_evaluators(client: Client, config: Config, tenant_id: str, shards
 class EvaluatorNotifier:
     """Marks shards dirty from any thread; a loop task wakes each dirty evaluator every ~100 ms.
 
-    Notification is an optimisation: evaluators wake on a timer too, so a notification lost
-    to a crash or an unreachable Temporal only delays evaluation.
+    A shard whose wake-up fails (Temporal restarting) stays dirty and is tried again on the
+    next round, so events accepted while Temporal is away are evaluated as soon as it is
+    back, not only at the evaluator's timer. The timer still covers a receiver that dies
+    with shards dirty.
     """
 
     def __init__(self, client: Client, config: Config, *, interval: float = 0.1) -> None:
@@ -56,6 +65,7 @@ class EvaluatorNotifier:
         self._dirty: dict[str, set[int]] = {}
         self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._failing: set[str] = set()  # tenants whose last wake-up failed: log once per outage
 
     def mark_dirty(self, tenant: str, shards: set[int]) -> None:
         with self._lock:
@@ -76,8 +86,15 @@ class EvaluatorNotifier:
         for tenant, shards in dirty.items():
             try:
                 await wake_evaluators(self.client, self.config, tenant, shards)
-            except Exception as exc:  # noqa: BLE001 - the timer wake covers any failure here
-                log.warning("could not notify evaluators of %s: %s", tenant, exc)
+            except Exception as exc:  # noqa: BLE001 - any failure: keep the shards dirty, retry
+                self.mark_dirty(tenant, shards)
+                if tenant not in self._failing:
+                    self._failing.add(tenant)
+                    log.warning("could not notify evaluators of %s (%s); retrying", tenant, exc)
+            else:
+                if tenant in self._failing:
+                    self._failing.discard(tenant)
+                    log.info("evaluators of %s notified again", tenant)
 
     async def _run(self) -> None:
         while True:

@@ -58,6 +58,9 @@ class TemporalSettings(_Strict):
     retention_days: int = Field(default=30, ge=1, le=3650)
     port: int = Field(default=7233, description="embedded dev server's gRPC port")
     ui_port: int = Field(default=8233, description="embedded dev server's web UI port")
+    evaluator_wake: Duration = Field(
+        default=timedelta(seconds=30), ge=timedelta(seconds=1),
+        description="how often an evaluator looks for work unasked: the safety net for a lost notification")
 
     @property
     def embedded(self) -> bool:

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         DeliverResult,
         MarkFailedInput,
     )
+    from activities.liveness import HEARTBEAT_TIMEOUT
 
 __all__ = ["DELIVERY_RETRY", "DeliverGrantWorkflow"]
 
@@ -57,6 +58,7 @@ class DeliverGrantWorkflow:
                 request,
                 result_type=DeliverResult,
                 start_to_close_timeout=timedelta(seconds=30),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,  # a dead worker is noticed in seconds
                 retry_policy=DELIVERY_RETRY,
                 summary=f"deliver {grant.achievement} via {channel}",
             )

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         EvaluateShardResult,
         EvaluatorInput,
     )
+    from activities.liveness import HEARTBEAT_TIMEOUT
 
 __all__ = ["EvaluatorWorkflow", "evaluator_id"]
 
@@ -71,6 +72,7 @@ class EvaluatorWorkflow:
             EvaluateShardInput(tenant=input.tenant, shard=input.shard, batch_size=input.batch_size),
             result_type=EvaluateShardResult,
             start_to_close_timeout=timedelta(seconds=10),  # a batch takes well under 1 s
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,  # a dead worker is noticed in seconds
             retry_policy=_RETRY,
             summary=f"evaluate batch of shard {input.tenant}/{input.shard}",
         )
@@ -81,6 +83,7 @@ class EvaluatorWorkflow:
                 DispatchInput(grants=result.undispatched),
                 result_type=DispatchResult,
                 start_to_close_timeout=timedelta(seconds=30),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=_RETRY,
                 summary=f"start delivery of {len(result.undispatched)} grant(s)",
             )

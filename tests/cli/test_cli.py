@@ -1,4 +1,10 @@
-"""The command line as scripts use it: parse offline, emit to a running receiver, and `up`."""
+"""The command line as scripts use it: parse offline, emit to a running receiver, and `up`.
+
+Every command runs in a temp dir (never next to a developer's `./.accolade/up.json`), with
+the developer's and the CI's own `ACCOLADE_*` and CI-vendor variables removed (`emit` reads
+both), and with Temporal pointed at a free local port: nothing here can reach, or signal,
+a hub running on 7233.
+"""
 
 from __future__ import annotations
 
@@ -18,16 +24,35 @@ import pytest
 from tests.factories import CONFIG_TEXT, ENV, FIXTURES
 
 ACCOLADE = [sys.executable, "-m", "cli"]
+_LEAKY_PREFIXES = ("ACCOLADE_", "GITHUB_", "GITLAB_", "CI_", "CIRCLE", "BUILD_", "BUILDKITE", "JENKINS_")
+_LEAKY_NAMES = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "CIRCLECI", "JENKINS_URL", "BUILDKITE")
 
 
-def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-        ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **ENV, **(env or {})}
-    for name in ("GITHUB_RUN_ID", "CI_JOB_ID", "BUILD_TAG", "ACCOLADE_CONFIG"):
-        if env is None or name not in env:
-            full_env.pop(name, None)
-    return subprocess.run([*ACCOLADE, *args], capture_output=True, text=True, cwd=cwd,
-                          env=full_env, timeout=120, check=False)
+def clean_env(**extra: str) -> dict[str, str]:
+    """os.environ without ACCOLADE_* and CI-vendor variables, plus the test config's and `extra`."""
+    kept = {k: v for k, v in os.environ.items()
+            if k not in _LEAKY_NAMES and not k.startswith(_LEAKY_PREFIXES)}
+    return {**kept, **ENV, **extra}
+
+
+@pytest.fixture(autouse=True)
+def _in_temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands and children start here, never beside the developer's ./.accolade/."""
+    monkeypatch.chdir(tmp_path)
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ACCOLADE, *args], capture_output=True, text=True,
+                          env=clean_env(**(env or {})), timeout=120, check=False)
+
+
+def test_the_cli_runs_without_the_callers_accolade_or_ci_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ACCOLADE_CONFIG", "ACCOLADE_API_KEY", "GITHUB_ACTIONS", "GITHUB_RUN_ID", "CI",
+                 "CI_JOB_ID", "CIRCLECI", "JENKINS_URL", "BUILD_TAG", "BUILDKITE_JOB_ID"):
+        monkeypatch.setenv(name, "leaked")
+    env = clean_env()
+    assert [k for k in env if env[k] == "leaked"] == []
+    assert env["TEST_API_KEY"] == ENV["TEST_API_KEY"] and env["PATH"] == os.environ["PATH"]
 
 
 def test_parse_prints_canonical_events_as_json_lines() -> None:
@@ -81,8 +106,10 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 6
 
 
 def _write_config(tmp_path: Path, api_port: int, **temporal_ports: int) -> Path:
+    """Embedded on the given ports, else an address where nothing listens (never 7233)."""
     text = CONFIG_TEXT.replace("sqlite:///unused.db", f"sqlite:///{tmp_path / 'hub.db'}")
-    temporal = ", ".join(f"{k}: {v}" for k, v in temporal_ports.items())
+    temporal = (", ".join(f"{k}: {v}" for k, v in temporal_ports.items()) if temporal_ports
+                else f"address: '127.0.0.1:{_free_port()}'")
     text = f"api: {{listen: '127.0.0.1:{api_port}'}}\ntemporal: {{{temporal}}}\n" + text
     path = tmp_path / "accolade.yaml"
     path.write_text(text)
@@ -98,7 +125,7 @@ def receiver(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
     prepare_store(load_config(config, env=ENV))
     process = subprocess.Popen([sys.executable, "-m", "api.serve", "--config", str(config)],
-                               env={**os.environ, **ENV}, cwd=tmp_path)
+                               env=clean_env(), cwd=tmp_path)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process)
@@ -146,7 +173,7 @@ def test_up_serves_healthz_and_stops_everything_on_sigterm(tmp_path: Path) -> No
     log = tmp_path / "up.log"
     with log.open("wb") as sink:
         up = subprocess.Popen([*ACCOLADE, "up", "--config", str(config)], cwd=tmp_path,
-                              env={**os.environ, **ENV}, stdin=subprocess.DEVNULL,
+                              env=clean_env(), stdin=subprocess.DEVNULL,
                               stdout=sink, stderr=subprocess.STDOUT)
     try:
         _wait_healthy(f"http://127.0.0.1:{api_port}", up, timeout=90)

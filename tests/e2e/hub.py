@@ -2,10 +2,15 @@
 
 Each hub has its own config file, database, uuid task queue and free port; nothing touches
 `./.accolade/` or the fixed ports.
+
+Evaluators run with a one-hour wake timer (`temporal.evaluator_wake`), so every test that
+waits a few seconds for a grant proves the receiver's notification woke the evaluator: a
+broken notifier fails them instead of only making them slower.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -18,14 +23,33 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from config import load_config
 from store import create_store_engine
-from store.schema import deliveries, feed, grants
+from store.schema import deliveries, feed, grants, progress
 from tests.factories import CONFIG_TEXT, ENV, FIXTURES, signed_headers
 
 GREEN_RUN = (FIXTURES / "workflow_run" / "01-completed.json").read_bytes()
 OTHER_GREEN_RUN = (FIXTURES / "workflow_run" / "02-completed.json").read_bytes()
+EVALUATOR_WAKE = "1h"  # longer than any test: only a notification wakes an evaluator in time
+NOTIFIED_WITHIN = 5.0  # seconds from an accepted event to its evaluation; the timer is an hour
+
+# A second rule on the same events with a count of 2: one event evaluated twice would earn it.
+TWO_GREEN_RULE = """\
+      - key: two-green-pipelines
+        version: 1
+        name: Two green pipelines
+        rule: {count: 2, of: ci.pipeline.completed, where: {outcome: success}}
+        deliver_to: [console, feed]
+"""
+
+
+def with_two_green_rule(text: str = CONFIG_TEXT) -> str:
+    """`text` with TWO_GREEN_RULE after the first tenant's achievements."""
+    anchor = "        deliver_to: [console, feed]\n"
+    assert anchor in text
+    return text.replace(anchor, anchor + TWO_GREEN_RULE, 1)
 
 
 def free_port() -> int:
@@ -44,7 +68,7 @@ class Hub:
             "  - id: demo\n", f"  - id: {self.tenant}\n")
         header = (f"api: {{listen: '127.0.0.1:{self.port}'}}\n"
                   f"temporal: {{address: '{temporal_target}', namespace: default, "
-                  f"task_queue: {self.task_queue}}}\n")
+                  f"task_queue: {self.task_queue}, evaluator_wake: {EVALUATOR_WAKE}}}\n")
         self.config_path = tmp / "accolade.yaml"
         self.config_path.write_text(header + text)
         self.config = load_config(self.config_path, env=ENV)
@@ -67,7 +91,7 @@ class Hub:
         with log.open("wb") as sink:
             self.worker = subprocess.Popen(
                 [sys.executable, "-m", "worker", "--config", str(self.config_path)],
-                env={**os.environ, **ENV, **env}, stdout=sink, stderr=subprocess.STDOUT,
+                env={**_own_env(), **env}, stdout=sink, stderr=subprocess.STDOUT,
                 cwd=self.tmp,
             )
         return self.worker
@@ -76,7 +100,7 @@ class Hub:
         with (self.tmp / "receiver.log").open("wb") as sink:
             self.receiver = subprocess.Popen(
                 [sys.executable, "-m", "api.serve", "--config", str(self.config_path)],
-                env={**os.environ, **ENV}, stdout=sink, stderr=subprocess.STDOUT, cwd=self.tmp,
+                env=_own_env(), stdout=sink, stderr=subprocess.STDOUT, cwd=self.tmp,
             )
         wait_for(lambda: self._healthy(), timeout=30, what="receiver /healthz")
 
@@ -130,6 +154,12 @@ class Hub:
         with self.engine.connect() as conn:
             return conn.execute(select(deliveries).order_by(deliveries.c.channel)).all()
 
+    def progress_counts(self) -> dict[tuple[str, str], int]:
+        """(person, achievement) → how many events counted toward it."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(progress.c.person_id, progress.c.achievement, progress.c.count))
+            return {(r.person_id, r.achievement): r.count for r in rows}
+
     def count_processed(self) -> int:
         from store.schema import shard_state
 
@@ -146,6 +176,38 @@ class Hub:
             return (len(self.grants()) >= grants_expected and len(rows) == channels * grants_expected
                     and all(r.status in final for r in rows))
         wait_for(done, timeout=timeout, what=f"{channels} deliveries per grant in {final}")
+
+
+async def wait_settled(client: Client, hub: Hub, *, timeout: float = 30) -> None:
+    """Until nothing is in flight: every grant's delivery closed, every evaluator idle.
+
+    Stronger than sleeping "long enough" before counting: once this holds, no retried or
+    abandoned attempt is left that could still count or deliver something twice.
+    """
+    tenant = hub.config.tenants[0]
+    ids = [f"evaluate/{tenant.id}/{s}" for s in range(tenant.shards)]
+    ids += [f"deliver/{g.grant_id}" for g in hub.grants()]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = [i for i in ids if await _busy(client, i)]
+        if not busy:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"still busy after {timeout}s: {busy}")
+
+
+async def _busy(client: Client, workflow_id: str) -> bool:
+    desc = await client.get_workflow_handle(workflow_id).describe()
+    if workflow_id.startswith("deliver/"):
+        return desc.status != WorkflowExecutionStatus.COMPLETED
+    raw = desc.raw_description
+    in_flight = bool(raw.pending_activities) or raw.HasField("pending_workflow_task")
+    return desc.status == WorkflowExecutionStatus.RUNNING and in_flight
+
+
+def _own_env() -> dict[str, str]:
+    """The test config's variables, without the caller's ACCOLADE_* (a leaked crash point)."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("ACCOLADE_")}, **ENV}
 
 
 def wait_for(check: Any, *, timeout: float, what: str, interval: float = 0.2) -> None:
