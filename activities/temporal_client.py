@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 from temporalio.client import Client
@@ -55,11 +56,15 @@ class EvaluatorNotifier:
     A shard whose wake-up fails (Temporal restarting) stays dirty and is tried again on the
     next round, so events accepted while Temporal is away are evaluated as soon as it is
     back, not only at the evaluator's timer. The timer still covers a receiver that dies
-    with shards dirty.
+    with shards dirty. Without a client (Temporal was down when the receiver started) it
+    connects on its own, at most every `reconnect` seconds, keeping shards dirty meanwhile.
     """
 
-    def __init__(self, client: Client, config: Config, *, interval: float = 0.1) -> None:
+    def __init__(self, client: Client | None, config: Config, *, interval: float = 0.1,
+                 reconnect: float = 5.0) -> None:
         self.client = client
+        self.reconnect = reconnect
+        self._last_connect = float("-inf")
         self.config = config
         self.interval = interval
         self._dirty: dict[str, set[int]] = {}
@@ -80,12 +85,28 @@ class EvaluatorNotifier:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.flush()
 
+    async def _client(self) -> Client | None:
+        if self.client is None and time.monotonic() - self._last_connect >= self.reconnect:
+            self._last_connect = time.monotonic()
+            try:
+                self.client = await connect(self.config)
+                log.info("connected to Temporal at %s", self.config.temporal.target())
+            except RuntimeError:  # the SDK raises RuntimeError when it cannot connect
+                pass
+        return self.client
+
     async def flush(self) -> None:
+        with self._lock:
+            if not self._dirty:
+                return
+        client = await self._client()
+        if client is None:
+            return  # shards stay dirty until Temporal answers
         with self._lock:
             dirty, self._dirty = self._dirty, {}
         for tenant, shards in dirty.items():
             try:
-                await wake_evaluators(self.client, self.config, tenant, shards)
+                await wake_evaluators(client, self.config, tenant, shards)
             except Exception as exc:  # noqa: BLE001 - any failure: keep the shards dirty, retry
                 self.mark_dirty(tenant, shards)
                 if tenant not in self._failing:

@@ -21,21 +21,22 @@ log = logging.getLogger("accolade.receiver")
 async def serve(config_path: str) -> None:
     config = load_config(config_path)
     engine = create_store_engine(config.store.url)
-    notifier: EvaluatorNotifier | None = None
+    client = None
     try:
-        notifier = EvaluatorNotifier(await connect(config), config)
-        notifier.start()
+        client = await connect(config)
     except RuntimeError as exc:  # the SDK raises RuntimeError when it cannot connect
-        log.warning("Temporal at %s unreachable (%s): evaluators will pick events up on their "
-                    "timer once it is back", config.temporal.target(), exc)
+        log.warning("Temporal at %s unreachable (%s): accepting events anyway; the notifier "
+                    "reconnects by itself", config.temporal.target(), exc)
+    notifier = EvaluatorNotifier(client, config)
+    notifier.start()
     app = create_app(config, engine, notifier=notifier)
     server = uvicorn.Server(uvicorn.Config(app, host=config.api.host, port=config.api.port,
                                            log_level="warning"))
     try:
         await server.serve()
     finally:
-        if notifier is not None:
-            await notifier.stop()
+        await notifier.stop()
+        app.state.rejections.flush()
         engine.dispose()
 
 
