@@ -11,6 +11,7 @@ broken notifier fails them instead of only making them slower.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -31,7 +32,15 @@ from store.schema import deliveries, feed, grants, progress
 from tests.factories import CONFIG_TEXT, ENV, FIXTURES, signed_headers
 
 GREEN_RUN = (FIXTURES / "workflow_run" / "01-completed.json").read_bytes()
-OTHER_GREEN_RUN = (FIXTURES / "workflow_run" / "02-completed.json").read_bytes()
+def _another_run(path: Path) -> bytes:
+    """A different green run (another run id): 02-completed.json is the SAME run as
+    01-completed.json (same id, attempt and conclusion), so it is the same fact and dedupes."""
+    body = json.loads(path.read_bytes())
+    body["workflow_run"]["id"] += 1
+    return json.dumps(body).encode()
+
+
+OTHER_GREEN_RUN = _another_run(FIXTURES / "workflow_run" / "02-completed.json")
 EVALUATOR_WAKE = "1h"  # longer than any test: only a notification wakes an evaluator in time
 NOTIFIED_WITHIN = 5.0  # seconds from an accepted event to its evaluation; the timer is an hour
 
