@@ -3,11 +3,22 @@
 Two processes write one SQLite file (receiver and worker). A deferred transaction that reads
 and then writes fails with "database is locked" when the other commits in between, busy
 timeout or not; so every transaction here begins IMMEDIATE and stays short.
+
+Waiting for the write lock is where SQLite's throughput went (a profile at 3,000 events/s:
+the receiver spent 38 % of its wall time in BEGIN IMMEDIATE): SQLite's busy handler sleeps
+in steps of up to 100 ms, so a lock released after 5 ms is taken 100 ms later. So:
+- writers of one process queue on a process-wide lock first (`_WriteGate`): they take turns
+  in order, without SQLite ever seeing them collide;
+- against the other process, BEGIN IMMEDIATE is retried after 0.5–4 ms sleeps instead of the
+  busy handler's long ones (the busy timeout still covers every other statement).
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,12 +102,72 @@ def _sqlite_engine(url: str, database: str | None, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    gate = _WriteGate()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        read_only = connection.get_execution_options().get(_READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(_READ_ONLY, False):
+            connection.exec_driver_sql("BEGIN DEFERRED")
+            return
+        gate.enter(connection)
+        try:
+            _begin_immediate(connection.connection.driver_connection)
+        except BaseException:
+            gate.leave(connection)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(connection: Any) -> None:
+        gate.leave(connection)
 
     return engine
+
+
+class _WriteGate:
+    """One write transaction at a time per engine (process), in arrival order.
+
+    Entered on BEGIN, left on COMMIT or ROLLBACK of the same connection; a connection that
+    never entered (a read-only transaction) leaves nothing.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holder: int | None = None
+
+    def enter(self, connection: Any) -> None:
+        if not self._lock.acquire(timeout=_WRITE_WAIT):
+            raise sqlite3.OperationalError("database is locked (waited for this process's writers)")
+        self._holder = id(connection)
+
+    def leave(self, connection: Any) -> None:
+        if self._holder == id(connection):
+            self._holder = None
+            self._lock.release()
+
+
+_WRITE_WAIT = 30.0  # seconds, as the busy timeout
+
+
+def _begin_immediate(dbapi_connection: Any) -> None:
+    """BEGIN IMMEDIATE, retried every few milliseconds while another process writes."""
+    deadline = time.monotonic() + _WRITE_WAIT
+    delay = 0.0005
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.004)
+    finally:
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
 
 
 @contextmanager
