@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select, text, tuple_
+from sqlalchemy import Connection, select, text
 
 from identity.refs import IdentityRef
 from rules.events import Actor, CloudEvent
@@ -60,14 +60,19 @@ def stored_key(ref: IdentityRef) -> Key:
 
 
 def _lookup(conn: Connection, tenant: str, keys: Iterable[Key]) -> dict[Key, str]:
-    wanted = list(set(keys))
-    if not wanted:
-        return {}
-    cols = (identities.c.system, identities.c.kind, identities.c.value)
-    stmt = select(*cols, identities.c.person_id).where(
-        identities.c.tenant == tenant, tuple_(*cols).in_(wanted)
-    )
-    return {(r.system, r.kind, r.value): r.person_id for r in conn.execute(stmt)}
+    """Persons of `keys`: one query per (system, kind), each an IN over values on the primary
+    key. A row-value IN over (system, kind, value) tuples made SQLite scan the whole table
+    (measured: most of the receiver's time inside its write transaction at 10,000 persons)."""
+    groups: dict[tuple[str, str], set[str]] = {}
+    for system, kind, value in keys:
+        groups.setdefault((system, kind), set()).add(value)
+    found: dict[Key, str] = {}
+    for (system, kind), values in groups.items():
+        stmt = select(identities.c.value, identities.c.person_id).where(
+            identities.c.tenant == tenant, identities.c.system == system, identities.c.kind == kind,
+            identities.c.value.in_(sorted(values)))
+        found.update({(system, kind, r.value): r.person_id for r in conn.execute(stmt)})
+    return found
 
 
 def route_actors(conn: Connection, tenant: str, actors: Sequence[Actor]) -> list[Route | None]:
