@@ -29,6 +29,7 @@ from api.ingest import BatchOutcome, Quarantine, ingest_batch
 from api.limits import BodyLimitAsJson
 from api.reads import router as reads_router
 from api.rejections import RejectionCounter
+from store.group_commit import GroupCommit
 from api.webhooks import handle_webhook
 from config.models import Config, LimitSettings, TenantSettings
 from rules.limits import JsonLimits, loads
@@ -60,6 +61,7 @@ def create_app(config: Config, engine: Engine, notifier: Notifier | None = None)
     app.state.notifier = notifier or _NoNotifier()
     app.state.quarantine = Quarantine.of(config)
     app.state.rejections = RejectionCounter(engine)
+    app.state.group_commit = GroupCommit(engine)
     _routes(app, config.api.limits)
     app.include_router(reads_router)
     app.add_middleware(BodyLimitAsJson)
@@ -88,7 +90,7 @@ def _routes(app: FastAPI, limits: LimitSettings) -> None:
         items = _batch_items(await request.body(), request.headers.get("content-type"), json_limits)
         outcome: BatchOutcome = await run_in_threadpool(
             lambda: ingest_batch(app.state.engine, tenant, items, limits=json_limits,
-                                 quarantine=app.state.quarantine)
+                                 quarantine=app.state.quarantine, group=app.state.group_commit)
         )
         if outcome.dirty_shards:
             app.state.notifier.mark_dirty(tenant.id, outcome.dirty_shards)

@@ -22,10 +22,12 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, insert
 
 from config.models import Config, TenantSettings
-from identity.resolve import route_actors
+from identity.resolve import Route, known_routes, route_actors
 from rules.events import RESERVED_SOURCE_PREFIX, CloudEvent
 from rules.limits import DEFAULT_LIMITS, JsonLimits, problem_in, time_problem
+from store import read_only
 from store.eventlog import append_events, shard_of
+from store.group_commit import GroupCommit
 from store.quarantine import quarantine_body, quarantine_item, safe_text
 from store.schema import webhook_log
 
@@ -167,16 +169,31 @@ def ingest_batch(
     limits: JsonLimits = DEFAULT_LIMITS,
     quarantine: Quarantine | None = None,
     channel: str = "api",
+    group: GroupCommit | None = None,
 ) -> BatchOutcome:
-    """Validate every item; append the good ones and quarantine the bad, in one transaction."""
+    """Validate every item; append the good ones and quarantine the bad, in one transaction.
+
+    The transaction is short: validation and the lookup of known actors happen before it,
+    and with `group` it is shared with concurrent requests (`store.group_commit`).
+    """
     good, bad = validate_items(raw_items, limits=limits)
     quarantine = quarantine or DEFAULT_QUARANTINE
-    outcome = BatchOutcome()
-    with engine.begin() as conn:
-        outcome.items = append_validated(conn, tenant, good, outcome.dirty_shards)
+    with read_only(engine) as conn:
+        known = known_routes(conn, tenant.id, [event.actor for _, event in good])
+
+    def write(conn: Connection) -> BatchOutcome:
+        outcome = BatchOutcome()
+        outcome.items = append_validated(conn, tenant, good, outcome.dirty_shards, known=known)
         for item in bad:
             quarantine.item(conn, tenant=tenant.id, channel=channel, item=item,
                             raw=raw_items[item.index])
+        return outcome
+
+    if group is not None:
+        outcome = group.run(write)
+    else:
+        with engine.begin() as conn:
+            outcome = write(conn)
     outcome.items = sorted(outcome.items + bad, key=lambda item: item.index)
     return outcome
 
@@ -186,9 +203,11 @@ def append_validated(
     tenant: TenantSettings,
     good: Sequence[tuple[int, CloudEvent]],
     dirty: set[int],
+    *,
+    known: Sequence[Route | None] | None = None,
 ) -> list[ItemOutcome]:
     batch = [event for _, event in good]
-    routes = route_actors(conn, tenant.id, [event.actor for event in batch])
+    routes = route_actors(conn, tenant.id, [event.actor for event in batch], known=known)
     results = append_events(conn, tenant.id, batch, routes, shards=tenant.shards)
     items = []
     for (index, event), route, result in zip(good, routes, results, strict=True):

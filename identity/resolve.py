@@ -32,6 +32,7 @@ __all__ = [
     "AmbiguousIdentity",
     "UnknownIdentity",
     "find_person",
+    "known_routes",
     "link_identity",
     "route_actors",
     "stored_key",
@@ -75,14 +76,33 @@ def _lookup(conn: Connection, tenant: str, keys: Iterable[Key]) -> dict[Key, str
     return found
 
 
-def route_actors(conn: Connection, tenant: str, actors: Sequence[Actor]) -> list[Route | None]:
+def known_routes(conn: Connection, tenant: str, actors: Sequence[Actor]) -> list[Route | None]:
+    """Look actors up without locking, e.g. before the appending transaction, to keep that
+    short. A route found stays true (a link never moves to another person: `link_identity`
+    refuses; a merge must re-route with its own audit); a None must be resolved again inside
+    the transaction: pass the result to `route_actors(..., known=…)`."""
+    found = _lookup(conn, tenant, (k for actor in actors for k in actor.keys()))
+    return [_route(actor.keys(), found) for actor in actors]
+
+
+def route_actors(
+    conn: Connection, tenant: str, actors: Sequence[Actor], *, known: Sequence[Route | None] | None = None
+) -> list[Route | None]:
     """Resolve each actor to a person (one query for the batch); None means park it.
 
+    With `known` (from `known_routes`), only the actors it left unresolved are looked up.
     A None holds the keys' locks until the caller's transaction ends (module docstring), so
     the caller must park in this same transaction.
     """
-    found = _lookup(conn, tenant, (k for actor in actors for k in actor.keys()))
-    routes = [_route(actor.keys(), found) for actor in actors]
+    if known is None:
+        routes = known_routes(conn, tenant, actors)
+    else:
+        pending = [i for i, route in enumerate(known) if route is None]
+        routes = list(known)
+        if pending:
+            again = known_routes(conn, tenant, [actors[i] for i in pending])
+            for i, route in zip(pending, again, strict=True):
+                routes[i] = route
     unknown = [actor for actor, route in zip(actors, routes, strict=True) if route is None]
     if unknown and conn.dialect.name == "postgresql":
         _lock_keys(conn, tenant, (k for actor in unknown for k in actor.keys()))

@@ -31,9 +31,11 @@ from sqlalchemy import Engine, create_engine, insert
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import create_app
+from api.rejections import RejectionCounter
 from connectors.base import hmac_sha256_hex
 from connectors.github import MAPPED_EVENTS
 from identity.sync import sync_people
+from store.group_commit import GroupCommit
 from store.schema import deliveries, feed, grants
 from tests.factories import API_KEY, SECRET, make_config
 
@@ -118,7 +120,10 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _SignAsGitHub(APP), con
 def fresh_store(engine: Engine) -> Iterator[Engine]:
     sync_people(engine, CONFIG.tenants[0])
     _seed_a_delivered_grant(engine)
+    # everything create_app binds to its engine, bound to the fresh one
     APP.state.engine = engine
+    APP.state.group_commit = GroupCommit(engine)
+    APP.state.rejections = RejectionCounter(engine)
     yield engine
 
 
