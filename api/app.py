@@ -29,10 +29,10 @@ from api.ingest import BatchOutcome, Quarantine, ingest_batch
 from api.limits import BodyLimitAsJson
 from api.reads import router as reads_router
 from api.rejections import RejectionCounter
-from store.group_commit import GroupCommit
 from api.webhooks import handle_webhook
 from config.models import Config, LimitSettings, TenantSettings
 from rules.limits import JsonLimits, loads
+from store.group_commit import GroupCommit
 from store.quarantine import safe_text
 
 __all__ = ["Notifier", "create_app", "tenant_for_key"]
