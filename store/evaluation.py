@@ -76,33 +76,35 @@ def insert_grants(
     conn: Connection, tenant: str, shard: int, new: Sequence[Grant],
     channels: dict[str, list[tuple[str, str]]],
 ) -> int:
-    """Store grants (a grant id already present is kept as it was) and queue their deliveries."""
+    """Store grants (a grant id already present is kept as it was) and queue their deliveries.
+
+    Two executemany statements on cached INSERTs, whatever the number of grants: one per
+    grant was a round-trip and a statement build each, inside the shard's write transaction.
+    """
+    if not new:
+        return 0
     now = datetime.now(UTC)
-    stored = 0
-    for grant in new:
-        stmt = _insert(conn, grants).values(
-            grant_id=grant.grant_id, tenant=tenant, person_id=grant.person_id,
-            achievement=grant.rule.key, version=grant.rule.version,
-            content_hash=grant.rule.content_hash, shard=shard, granted_at=grant.granted_at.astimezone(UTC),
-            evidence=grant.evidence, created_at=now,
-            # nothing to deliver: no delivery workflow either (one Temporal start per grant is
-            # what limits throughput; bench/README.md)
-            dispatched_at=None if channels.get(grant.rule.key) else now,
-        ).on_conflict_do_nothing(index_elements=["grant_id"])
-        if conn.execute(stmt).rowcount:
-            stored += 1
-            _queue_deliveries(conn, tenant, grant, channels.get(grant.rule.key, []), now)
-    return stored
-
-
-def _queue_deliveries(
-    conn: Connection, tenant: str, grant: Grant, channels: list[tuple[str, str]], now: datetime
-) -> None:
-    for channel_id, kind in channels:
-        conn.execute(_insert(conn, deliveries).values(
-            grant_id=grant.grant_id, channel=channel_id, tenant=tenant,
-            person_id=grant.person_id, kind=kind, status="queued", attempts=0, updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["grant_id", "channel"]))
+    rows = [{
+        "grant_id": grant.grant_id, "tenant": tenant, "person_id": grant.person_id,
+        "achievement": grant.rule.key, "version": grant.rule.version,
+        "content_hash": grant.rule.content_hash, "shard": shard,
+        "granted_at": grant.granted_at.astimezone(UTC), "evidence": grant.evidence, "created_at": now,
+        # nothing to deliver: no delivery workflow either (one Temporal start per grant is
+        # what limits throughput; bench/README.md)
+        "dispatched_at": None if channels.get(grant.rule.key) else now,
+    } for grant in new]
+    stmt = _insert(conn, grants).on_conflict_do_nothing(index_elements=["grant_id"])
+    stored = {r.grant_id for r in conn.execute(stmt.returning(grants.c.grant_id), rows)}
+    queued = [
+        {"grant_id": grant.grant_id, "channel": channel_id, "tenant": tenant, "person_id": grant.person_id,
+         "kind": kind, "status": "queued", "attempts": 0, "updated_at": now}
+        for grant in new if grant.grant_id in stored
+        for channel_id, kind in channels.get(grant.rule.key, [])
+    ]
+    if queued:
+        conn.execute(_insert(conn, deliveries).on_conflict_do_nothing(
+            index_elements=["grant_id", "channel"]), queued)
+    return len(stored)
 
 
 @dataclass(frozen=True)
