@@ -111,7 +111,7 @@ def grants_stored(engine: Engine, tenant: str, grants: Sequence[_Grant],
     seq_of = {key: item.seq for item in evaluated if (key := item.key) in wanted}
     try:
         with read_only(engine) as conn:
-            received = dict(conn.execute(_RECEIVED_AT, {"seqs": list(seq_of.values())}).tuples())
+            received = {seq: at for seq, at in conn.execute(_RECEIVED_AT, {"seqs": list(seq_of.values())})}
     except SQLAlchemyError as exc:  # the grants are stored; only their latency is lost
         log.warning("event→grant latency not measured: %s", exc)
         return
