@@ -20,7 +20,7 @@ from typing import Protocol
 
 from prometheus_client import Counter
 
-import metrics._base  # noqa: F401 - turns off `_created` series before any metric exists
+from metrics._base import Children
 
 __all__ = ["API_CONNECTOR", "MAX_REASONS", "RECEIVER_METRICS", "ingested", "refused",
            "webhook_ingested", "webhook_quarantined"]
@@ -64,6 +64,7 @@ class _Children:
 
 
 _children: dict[tuple[str, str], _Children] = {}
+_requests, _refused = Children(WEBHOOK_REQUESTS), Children(WEBHOOK_REFUSED)
 _reasons: dict[str, set[str]] = {}
 _lock = threading.Lock()
 
@@ -103,19 +104,19 @@ def _count(c: _Children, accepted: int, duplicate: int, rejected: int, parked: i
 
 def webhook_ingested(tenant: str, connector: str, outcome: str, items: Iterable[Judged]) -> None:
     """An authenticated webhook request stored (or found duplicate, or ignored)."""
-    WEBHOOK_REQUESTS.labels(tenant, connector, outcome).inc()
+    _requests(tenant, connector, outcome).inc()
     ingested(tenant, connector, items)
 
 
 def webhook_quarantined(tenant: str, connector: str) -> None:
     """An authenticated webhook body that could not be mapped: one quarantined item."""
-    WEBHOOK_REQUESTS.labels(tenant, connector, "quarantined").inc()
+    _requests(tenant, connector, "quarantined").inc()
     _count(_for(tenant, connector), 0, 0, 1, 0)
 
 
 def refused(tenant: str, connector: str, reason: str) -> None:
     """A webhook request refused before authentication (called by `RejectionCounter.add`)."""
-    WEBHOOK_REFUSED.labels(tenant, connector, _reason_label(connector, reason)).inc()
+    _refused(tenant, connector, _reason_label(connector, reason)).inc()
 
 
 def _reason_label(connector: str, reason: str) -> str:

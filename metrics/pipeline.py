@@ -21,7 +21,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from metrics._base import LATENCY_BUCKETS, ROUND_EVENT_BUCKETS, ROUND_SECONDS_BUCKETS, as_utc
+from metrics._base import LATENCY_BUCKETS, ROUND_EVENT_BUCKETS, ROUND_SECONDS_BUCKETS, Children, as_utc
 from store import read_only
 from store.schema import events
 
@@ -53,6 +53,11 @@ GRANT_TO_DELIVERY = Histogram(
 WORKER_METRICS = (ROUND_SECONDS, ROUND_EVENTS, ROUND_FAILURES, GRANTS, EVENT_TO_GRANT, DELIVERIES,
                   GRANT_TO_DELIVERY)
 
+_round_seconds, _round_events, _round_failures = (Children(ROUND_SECONDS), Children(ROUND_EVENTS),
+                                                  Children(ROUND_FAILURES))
+_grants, _event_to_grant = Children(GRANTS), Children(EVENT_TO_GRANT)
+_deliveries, _grant_to_delivery = Children(DELIVERIES), Children(GRANT_TO_DELIVERY)
+
 _RECEIVED_AT = select(events.c.seq, events.c.received_at).where(
     events.c.seq.in_(bindparam("seqs", expanding=True)))
 
@@ -79,10 +84,10 @@ def timed_round(method: Callable[[S, I], R]) -> Callable[[S, I], R]:
         try:
             result = method(self, input)
         except BaseException:
-            ROUND_FAILURES.labels(input.tenant).inc()
+            _round_failures(input.tenant).inc()
             raise
-        ROUND_SECONDS.labels(input.tenant).observe(time.perf_counter() - started)
-        ROUND_EVENTS.labels(input.tenant).observe(result.processed)
+        _round_seconds(input.tenant).observe(time.perf_counter() - started)
+        _round_events(input.tenant).observe(result.processed)
         return result
 
     return round_
@@ -106,7 +111,7 @@ def grants_stored(engine: Engine, tenant: str, grants: Sequence[_Grant],
     """After a round's commit: count its grants and observe each one's event→grant latency."""
     if not grants:
         return
-    GRANTS.labels(tenant).inc(len(grants))
+    _grants(tenant).inc(len(grants))
     wanted = {grant.evidence.get("completed_by") for grant in grants}
     seq_of = {key: item.seq for item in evaluated if (key := item.key) in wanted}
     try:
@@ -116,7 +121,7 @@ def grants_stored(engine: Engine, tenant: str, grants: Sequence[_Grant],
         log.warning("event→grant latency not measured: %s", exc)
         return
     now = datetime.now(UTC)
-    histogram = EVENT_TO_GRANT.labels(tenant)
+    histogram = _event_to_grant(tenant)
     for grant in grants:  # one event may complete several rules: one observation per grant
         at = received.get(seq_of.get(grant.evidence.get("completed_by"), -1))
         if at is not None:
@@ -125,14 +130,14 @@ def grants_stored(engine: Engine, tenant: str, grants: Sequence[_Grant],
 
 def delivered(tenant: str, kind: str, status: str, grant_created_at: datetime) -> None:
     """A channel reached `sent` or `fell_back` just now."""
-    DELIVERIES.labels(tenant, kind, status).inc()
+    _deliveries(tenant, kind, status).inc()
     seconds = (datetime.now(UTC) - as_utc(grant_created_at)).total_seconds()
-    GRANT_TO_DELIVERY.labels(tenant, kind).observe(seconds)
+    _grant_to_delivery(tenant, kind).observe(seconds)
 
 
 def delivery_retrying(tenant: str, kind: str) -> None:
-    DELIVERIES.labels(tenant, kind, "retrying").inc()
+    _deliveries(tenant, kind, "retrying").inc()
 
 
 def delivery_failed(tenant: str, kind: str) -> None:
-    DELIVERIES.labels(tenant, kind, "failed").inc()
+    _deliveries(tenant, kind, "failed").inc()
