@@ -44,6 +44,7 @@ def _config_text(tmp_path: Path, api_port: int) -> str:
     return f"""\
 store: {{url: "sqlite:///{tmp_path / 'hub.db'}"}}
 api: {{listen: '127.0.0.1:{api_port}'}}
+metrics: {{worker_listen: '127.0.0.1:{free_port()}'}}
 temporal: {{port: {free_port()}, ui_port: {free_port()}, evaluator_wake: 1h}}
 tenants:
   - id: demo
