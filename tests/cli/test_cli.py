@@ -184,9 +184,6 @@ def test_up_serves_healthz_and_stops_everything_on_sigterm(tmp_path: Path) -> No
         commands = sorted(_cmdline(pid) for pid in children)
         assert len(children) == 3, commands  # dev server, worker, receiver
         assert any("start-dev" in c for c in commands) and any("-m worker" in c for c in commands)
-        from config import load_config
-
-        _wait_worker_metrics(load_config(config, env=ENV).metrics.worker_listen, up)
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=30) == 0
         assert all(not _alive(pid) for pid in children)
@@ -195,21 +192,8 @@ def test_up_serves_healthz_and_stops_everything_on_sigterm(tmp_path: Path) -> No
         if up.poll() is None:
             up.kill()
             up.wait()
-    assert "Traceback" not in log.read_text()
-
-
-def _wait_worker_metrics(listen: str, up: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    """`accolade up` runs the worker with its /metrics on, Temporal's SDK series merged in."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and up.poll() is None:
-        try:
-            text = httpx.get(f"http://{listen}/metrics", timeout=1).text
-            if "temporal_worker_start_total" in text and "accolade_shard_events_waiting" in text:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"the worker's metrics on {listen} did not answer in {timeout}s")
+    text = log.read_text()
+    assert "Traceback" not in text, text[text.find("Traceback") - 1500:][:4000]
 
 
 def _children(pid: int) -> list[int]:
