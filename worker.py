@@ -24,6 +24,7 @@ from activities.liveness import HEARTBEAT_THROTTLE, STICKY_TIMEOUT
 from activities.temporal_client import connect, wake_evaluators
 from config import Config, load_config
 from identity.sync import sync_people
+from metrics import WorkerMetrics
 from store import create_store_engine
 from workflows import WORKFLOWS
 
@@ -73,6 +74,7 @@ async def connect_patiently(config: Config, *, within: float = 30.0) -> Client:
 async def run_worker(config_path: str) -> None:
     config = load_config(config_path)
     engine = create_store_engine(config.store.url)
+    metrics = WorkerMetrics.start(config, engine)  # before the client: it sets the SDK's runtime
     client = await connect_patiently(config)
     for tenant in config.tenants:
         released = await asyncio.to_thread(sync_people, engine, tenant)
@@ -88,6 +90,8 @@ async def run_worker(config_path: str) -> None:
             await _wake_all(client, config, stop)
             log.info("worker ready on task queue %s", config.temporal.task_queue)
             await stop.wait()
+    if metrics is not None:
+        metrics.close()
     engine.dispose()
 
 

@@ -21,13 +21,14 @@ from sqlalchemy import Connection, Engine, select, update
 from temporalio import activity
 
 from activities.contracts import DeliverInput, DeliverResult, MarkFailedInput
-from activities.errors import DeliveryFailure, Permanent, to_application_error
+from activities.errors import DeliveryFailure, Permanent, Retryable, to_application_error
 from activities.faults import crash_point
 from activities.liveness import heartbeating
 from activities.messages import Message, compose
 from activities.slack import SlackChannel, slack_client
 from config.models import Config
 from identity import link_identity, parse_identity_ref
+from metrics import pipeline as metrics
 from store import insert_for
 from store.schema import deliveries, feed, grants, identities
 
@@ -64,19 +65,26 @@ class DeliveryActivities:
             row = self._delivery(conn, input)
             if row.status in FINAL_STATUSES:
                 return DeliverResult(channel=input.channel, status=row.status, detail="already delivered")
-            message = self._message(conn, input)
+            message, granted = self._message(conn, input)
         try:
-            return self._send(input, row.kind, message, attempt)
+            result = self._send(input, row.kind, message, attempt)
         except DeliveryFailure as exc:
             self._note_failure(input, exc.reason, attempt)
+            if isinstance(exc, Retryable):  # a permanent one is counted as failed by mark_failed
+                metrics.delivery_retrying(input.tenant, row.kind)
             raise to_application_error(exc) from None
+        metrics.delivered(input.tenant, row.kind, result.status, granted)
+        return result
 
     @activity.defn(name="mark_delivery_failed")
     def mark_failed(self, input: MarkFailedInput) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(deliveries).where(*_key(input)).where(
+            kind = conn.execute(update(deliveries).where(*_key(input)).where(
                 deliveries.c.status.not_in(FINAL_STATUSES)
-            ).values(status="failed", last_error=input.reason[:500], updated_at=datetime.now(UTC)))
+            ).values(status="failed", last_error=input.reason[:500], updated_at=datetime.now(UTC))
+             .returning(deliveries.c.kind)).scalar()
+        if kind is not None:  # None: the channel was sent or fell back meanwhile: not a failure
+            metrics.delivery_failed(input.tenant, kind)
 
     def _delivery(self, conn: Connection, input: DeliverInput) -> Any:
         row = conn.execute(select(deliveries).where(*_key(input))).first()
@@ -84,13 +92,14 @@ class DeliveryActivities:
             raise to_application_error(Permanent(f"no delivery record for channel {input.channel}"))
         return row
 
-    def _message(self, conn: Connection, input: DeliverInput) -> Message:
+    def _message(self, conn: Connection, input: DeliverInput) -> tuple[Message, datetime]:
+        """The message to send, and when the grant was created (for grant→delivery latency)."""
         grant = conn.execute(select(grants).where(grants.c.grant_id == input.grant_id)).one()
         tenant = self.config.tenant(input.tenant)
         spec = tenant.achievement(grant.achievement) if tenant else None
         if spec is None:
             raise to_application_error(Permanent(f"achievement {grant.achievement} is no longer configured"))
-        return compose(spec, grant.evidence)
+        return compose(spec, grant.evidence), grant.created_at
 
     def _send(self, input: DeliverInput, kind: str, message: Message, attempt: int) -> DeliverResult:
         if kind == "slack":

@@ -27,6 +27,7 @@ from activities.contracts import (
 from activities.faults import crash_point
 from activities.liveness import WORKFLOW_TASK_TIMEOUT, heartbeating, heartbeating_async
 from config.models import Config, TenantSettings
+from metrics import pipeline as metrics
 from rules.engine import CompiledRule, EvalEvent, compile_rule, evaluate
 from store import read_only
 from store.evaluation import insert_grants, load_progress, mark_dispatched, record_shard, save_progress
@@ -73,6 +74,7 @@ class EvaluationActivities:
         with heartbeating():
             return self._evaluate_shard(input)
 
+    @metrics.timed_round
     def _evaluate_shard(self, input: EvaluateShardInput) -> EvaluateShardResult:
         tenant = self._tenant(input.tenant)
         rules = self.rules(tenant)
@@ -99,6 +101,7 @@ class EvaluationActivities:
                 record_shard(conn, tenant.id, input.shard, len(items), items[-1].seq)
                 crash_point("evaluate:before-commit")
                 outbox = load_undispatched(conn, tenant.id, input.shard)
+            metrics.grants_stored(self.engine, tenant.id, grants, items)
         crash_point("evaluate:after-commit")
         refs = [GrantRef(grant_id=g.grant_id, tenant=tenant.id, person_id=g.person_id,
                          achievement=g.achievement, channels=g.channels) for g in outbox]

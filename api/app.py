@@ -7,6 +7,7 @@ Routes:
     GET  /v1/persons/{identity}/feed  the in-app feed
     GET  /v1/deliveries[?failed=true]
     GET  /healthz                   liveness plus a store round-trip (503 when unreachable)
+    GET  /metrics                   Prometheus text (`metrics.receiver`; not in the OpenAPI spec)
     GET  /openapi.json              the spec, with request bodies, the bearer scheme and statuses
 
 Bodies are capped per route before they are read (`api.limits.webhook_body`, `events_body`).
@@ -18,7 +19,8 @@ import logging
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +33,8 @@ from api.reads import router as reads_router
 from api.rejections import RejectionCounter
 from api.webhooks import handle_webhook
 from config.models import Config, LimitSettings, TenantSettings
+from metrics import ingest as ingest_metrics
+from metrics import receiver_registry
 from rules.limits import JsonLimits, loads
 from store.group_commit import GroupCommit
 from store.quarantine import safe_text
@@ -63,6 +67,8 @@ def create_app(config: Config, engine: Engine, notifier: Notifier | None = None)
     app.state.rejections = RejectionCounter(engine)
     app.state.group_commit = GroupCommit(engine)
     _routes(app, config.api.limits)
+    if config.metrics.receiver:
+        _metrics_route(app, receiver_registry(config, engine))
     app.include_router(reads_router)
     app.add_middleware(BodyLimitAsJson)
     spec.install_openapi(app)
@@ -92,6 +98,7 @@ def _routes(app: FastAPI, limits: LimitSettings) -> None:
             lambda: ingest_batch(app.state.engine, tenant, items, limits=json_limits,
                                  quarantine=app.state.quarantine, group=app.state.group_commit)
         )
+        ingest_metrics.ingested(tenant.id, ingest_metrics.API_CONNECTOR, outcome.items)
         if outcome.dirty_shards:
             app.state.notifier.mark_dirty(tenant.id, outcome.dirty_shards)
         all_rejected = outcome.count("rejected") == len(items)
@@ -107,6 +114,15 @@ def _routes(app: FastAPI, limits: LimitSettings) -> None:
             handle_webhook, app, connector_id, body, dict(request.headers)
         )
         return JSONResponse(payload, status_code=status)
+
+
+def _metrics_route(app: FastAPI, registry: CollectorRegistry) -> None:
+    # Out of the OpenAPI spec: it is for Prometheus, not API clients (the schema tests stay on
+    # the documented routes). Collected in a thread: shard lag reads the store.
+    @app.get("/metrics", include_in_schema=False)
+    async def get_metrics() -> Response:
+        body = await run_in_threadpool(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 def _store_problem(engine: Engine) -> str | None:

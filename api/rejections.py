@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from metrics import ingest as ingest_metrics
 from store.quarantine import Rejection, add_rejections
 
 __all__ = ["RejectionCounter"]
@@ -32,6 +33,7 @@ class RejectionCounter:
         self._last_flush = float("-inf")
 
     def add(self, tenant: str, connector: str, reason: str, delivery_id: str | None) -> None:
+        ingest_metrics.refused(tenant, connector, reason)
         now = datetime.now(UTC)
         with self._lock:
             key = (tenant, connector, reason)

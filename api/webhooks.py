@@ -24,6 +24,7 @@ from api.ingest import INTERNAL_ERROR, Quarantine, append_validated, record_webh
 from config.models import Config, LimitSettings
 from connectors import PayloadError, VerificationError, WebhookRequest, get_connector
 from connectors.base import Connector, parse_checked
+from metrics import ingest as ingest_metrics
 from rules.events import connector_source
 from store.quarantine import safe_text
 
@@ -91,6 +92,7 @@ def _ingest(
         record_webhook(conn, tenant.id, connector_id, delivery_id=delivery,
                        event=result.event_name, outcome=outcome, accepted=accepted,
                        dropped=result.dropped, detail=result.ignored)
+    ingest_metrics.webhook_ingested(tenant.id, connector_id, outcome, items)
     if dirty:
         app.state.notifier.mark_dirty(tenant.id, dirty)
     if result.reply is not None:
@@ -113,6 +115,7 @@ def _quarantined(
                         reason=reason, body=request.body)
         record_webhook(conn, tenant, connector_id, delivery_id=delivery,
                        outcome="quarantined", detail=reason)
+    ingest_metrics.webhook_quarantined(tenant, connector_id)
     return status, {"error": reason, "quarantined": True}
 
 

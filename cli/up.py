@@ -301,7 +301,10 @@ def _start_children(supervisor: Supervisor, config: Config, config_path: str, ru
 
 
 def _announce(config: Config) -> None:
-    lines = [f"accolade up: receiver on http://{config.api.listen} (GET /healthz, /docs)"]
+    lines = [f"accolade up: receiver on http://{config.api.listen} (GET /healthz, /docs"
+             f"{', /metrics' if config.metrics.receiver else ''})"]
+    if config.metrics.worker_listen:
+        lines.append(f"accolade up: worker metrics on http://{config.metrics.worker_listen}/metrics")
     if config.temporal.embedded:
         lines.append(f"accolade up: Temporal UI on http://127.0.0.1:{config.temporal.ui_port}")
     lines.append("accolade up: Ctrl-C or SIGTERM stops everything")

@@ -23,6 +23,7 @@ __all__ = [
     "ApiSettings",
     "ChannelSettings",
     "LimitSettings",
+    "MetricsSettings",
     "QuarantineSettings",
     "Config",
     "ConnectorSettings",
@@ -104,6 +105,22 @@ class ApiSettings(_Strict):
         return int(self.listen.rsplit(":", 1)[1])
 
 
+class MetricsSettings(_Strict):
+    """Prometheus text at /metrics (README "Metrics")."""
+
+    worker_listen: str = Field(
+        default="127.0.0.1:9464", pattern=r"^([^:\s]+:\d{1,5})?$",
+        description="host:port of the worker's /metrics (with Temporal's SDK metrics); '' turns it off")
+    receiver: bool = Field(default=True, description="serve /metrics on the receiver's own port")
+
+    @property
+    def worker_address(self) -> tuple[str, int] | None:
+        if not self.worker_listen:
+            return None
+        host, port = self.worker_listen.rsplit(":", 1)
+        return host, int(port)
+
+
 class ConnectorSettings(_Strict):
     id: str = Field(pattern=_ID)
     vendor: str
@@ -180,6 +197,7 @@ class Config(_Strict):
     store: StoreSettings = StoreSettings()
     temporal: TemporalSettings = TemporalSettings()
     api: ApiSettings = ApiSettings()
+    metrics: MetricsSettings = MetricsSettings()
     tenants: list[TenantSettings] = Field(min_length=1)
 
     def tenant(self, tenant_id: str) -> TenantSettings | None:

@@ -253,3 +253,19 @@ def test_up_warns_about_demo_defaults_and_keeps_its_run_folder_private(tmp_path:
     )
     assert "demo-key" not in done.stderr
     assert stat.S_IMODE((tmp_path / ".accolade").stat().st_mode) == 0o700
+
+
+def test_metrics_default_on_can_be_moved_by_a_reference_or_turned_off() -> None:
+    config = parse_config(GOOD, file="acc.yaml", env={"ACME_KEY": "k"})
+    assert config.metrics.worker_address == ("127.0.0.1", 9464) and config.metrics.receiver
+    second = 'metrics: {worker_listen: "${ACCOLADE_WORKER_METRICS:-127.0.0.1:9464}", receiver: false}\n'
+    moved = parse_config(second + GOOD, file="acc.yaml",
+                         env={"ACME_KEY": "k", "ACCOLADE_WORKER_METRICS": "0.0.0.0:9465"})
+    assert moved.metrics.worker_address == ("0.0.0.0", 9465) and not moved.metrics.receiver
+    off = parse_config('metrics: {worker_listen: ""}\n' + GOOD, file="acc.yaml", env={"ACME_KEY": "k"})
+    assert off.metrics.worker_address is None
+
+
+def test_metrics_address_without_a_port_is_reported_on_its_line() -> None:
+    [line] = _errors("metrics:\n  worker_listen: localhost\n" + GOOD)
+    assert line.startswith("acc.yaml:2: metrics.worker_listen: ")

@@ -71,11 +71,13 @@ class Hub:
     def __init__(self, tmp: Path, db_url: str, temporal_target: str, config_text: str = CONFIG_TEXT) -> None:
         self.tmp = tmp
         self.port = free_port()
+        self.metrics_port = free_port()  # never the default 9464: hubs and benches run side by side
         self.task_queue = f"accolade-test-{uuid.uuid4().hex[:8]}"
         self.tenant = f"demo-{uuid.uuid4().hex[:8]}"
         text = config_text.replace("sqlite:///unused.db", db_url).replace(
             "  - id: demo\n", f"  - id: {self.tenant}\n")
         header = (f"api: {{listen: '127.0.0.1:{self.port}'}}\n"
+                  f"metrics: {{worker_listen: '127.0.0.1:{self.metrics_port}'}}\n"
                   f"temporal: {{address: '{temporal_target}', namespace: default, "
                   f"task_queue: {self.task_queue}, evaluator_wake: {EVALUATOR_WAKE}}}\n")
         self.config_path = tmp / "accolade.yaml"

@@ -27,10 +27,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from config import load_config
 from store import create_store_engine
 from store.schema import grants, progress, shard_state
 from tests.e2e.hub import free_port, wait_for
 from tests.factories import API_KEY, ENV
+from tests.metrics.scrape import parse, total
 
 pytestmark = pytest.mark.temporal
 
@@ -44,6 +46,7 @@ def _config_text(tmp_path: Path, api_port: int) -> str:
     return f"""\
 store: {{url: "sqlite:///{tmp_path / 'hub.db'}"}}
 api: {{listen: '127.0.0.1:{api_port}'}}
+metrics: {{worker_listen: '127.0.0.1:{free_port()}'}}
 temporal: {{port: {free_port()}, ui_port: {free_port()}, evaluator_wake: 1h}}
 tenants:
   - id: demo
@@ -204,9 +207,22 @@ def test_up_restarts_killed_children_and_evaluates_every_event_once(
         _kill_the_dev_server(process.pid, url, tmp_path)
         wait_for(lambda: "late" in store.granted(), timeout=30, what="the late person's grant")
         assert store.progress()["late"] == 2 and store.processed() == sum(expected.values()) + 2
+        wait_for(lambda: _worker_metrics_show(tmp_path, store.processed()), timeout=30,
+                 what="the restarted worker's /metrics")
     finally:
         store.engine.dispose()
     _stop_cleanly(process, tmp_path)
+
+
+def _worker_metrics_show(tmp_path: Path, processed: int) -> bool:
+    """The worker `up` restarted serves /metrics again: the store's lag and Temporal's series."""
+    listen = load_config(tmp_path / "accolade.yaml", env=ENV).metrics.worker_listen
+    try:
+        samples = parse(httpx.get(f"http://{listen}/metrics", timeout=5).text)
+    except httpx.TransportError:
+        return False
+    return (total(samples, "accolade_shard_events_processed_total", tenant="demo") == processed
+            and total(samples, "temporal_worker_start_total") >= 1)
 
 
 def _kill_the_worker_under_load(up_pid: int, url: str, tmp_path: Path) -> Load:
