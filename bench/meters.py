@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["BUDGET_EVENTS_PER_S", "CpuMeter", "budget_ms_per_1000", "cpu_seconds", "mb", "peak_rss"]
@@ -53,21 +54,34 @@ def budget_ms_per_1000(cores: int) -> float:
 
 
 class CpuMeter:
-    """CPU seconds each process used between `start()` and `stop()`."""
+    """CPU seconds each process used between `start()` and `stop()`.
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    `groups` names sets of processes that come and go, listed anew at start and at stop (the
+    PostgreSQL server's processes): a process that appears counts from zero, one that ended
+    in between is lost, which pooled connections make rare.
+    """
+
+    def __init__(self, pids: dict[str, int],
+                 groups: dict[str, Callable[[], list[int]]] | None = None) -> None:
         self.pids = pids
+        self.groups = groups or {}
         self.before: dict[str, float] = {}
+        self.group_before: dict[str, dict[int, float]] = {}
         self.used: dict[str, float] = {}
         self.wall = 0.0
 
     def start(self) -> None:
         self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.group_before = {name: {pid: cpu_seconds(pid) for pid in list_pids()}
+                             for name, list_pids in self.groups.items()}
         self.wall = time.monotonic()
 
     def stop(self) -> None:
         self.wall = time.monotonic() - self.wall
         self.used = {name: cpu_seconds(pid) - self.before[name] for name, pid in self.pids.items()}
+        for name, list_pids in self.groups.items():
+            before = self.group_before[name]
+            self.used[name] = sum(cpu_seconds(pid) - before.get(pid, 0.0) for pid in list_pids())
 
     def ms_per_1000(self, events: int) -> dict[str, float]:
         """CPU milliseconds each process spent per 1,000 of `events`."""

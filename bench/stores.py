@@ -48,6 +48,22 @@ class BenchStores:
         host = make_url(self.admin_url)
         return f"PostgreSQL at {host.host}:{host.port or 5432}, fresh databases {', '.join(self.databases)}"
 
+    def server_pids(self) -> list[int]:
+        """PostgreSQL processes working for this run: our databases' backends and the server's
+        background processes (WAL writer, checkpointer, …: server-wide, so a run that shares the
+        server with other work counts some of theirs). None for SQLite, which runs in-process."""
+        if self.kind == "sqlite" or not self.databases:
+            return []
+        engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(text(
+                    "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                    "AND (datname = ANY(:databases) OR datname IS NULL)"), {"databases": self.databases})
+                return [int(pid) for (pid,) in rows]
+        finally:
+            engine.dispose()
+
     def drop_all(self) -> None:
         while self.databases:
             self._admin(f'DROP DATABASE IF EXISTS "{self.databases.pop()}" WITH (FORCE)')

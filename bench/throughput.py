@@ -494,6 +494,7 @@ class Hub:
     env: dict[str, str]
     url: str
     workers: int
+    stores: BenchStores
     baseline_store: str | None = None
     baseline_queue: str = ""
 
@@ -519,6 +520,11 @@ class Hub:
     def pids(self, children: Children) -> dict[str, int]:
         names = ["temporal", *self.worker_names(), "receiver"]
         return {**{n: children.procs[n].pid for n in names}, "bench": os.getpid()}
+
+    def cpu_meter(self, pids: dict[str, int]) -> CpuMeter:
+        """A meter over `pids`, and over the PostgreSQL server's processes when it is the store."""
+        groups = {"postgres": self.stores.server_pids} if self.stores.kind == "postgres" else {}
+        return CpuMeter(pids, groups)
 
 
 async def http_phase(args: argparse.Namespace, hub: Hub, load: Load, probe: StoreProbe, children: Children,
@@ -566,7 +572,7 @@ async def http_phase(args: argparse.Namespace, hub: Hub, load: Load, probe: Stor
         return (f"accepted {result.accepted:>9,}  evaluated {s.processed:>9,}  backlog {s.queue:>8,}  "
                 f"grants {s.grants:>7,}")
 
-    meter = CpuMeter(hub.pids(children))
+    meter = hub.cpu_meter(hub.pids(children))
     # aiohttp, not httpx: measured here with 20 KB bodies against a trivial server, httpx cost the
     # generator 2.8 ms of CPU per request at 16 in flight (233 req/s) and 8.1 ms at 100 (69 req/s),
     # aiohttp 0.2 ms (3,600-4,000 req/s); httpx would have measured itself (encode/httpx#3215).
@@ -913,7 +919,7 @@ def start_hub(args: argparse.Namespace, tmp: Path, children: Children, stores: B
         engine.dispose()
     print(f"setup: store {stores.describe()} migrated; {2 * args.persons:,} persons linked "
           f"(bench:id and github:id) in {time.monotonic() - started:.1f} s", flush=True)
-    hub = Hub(config, config_path, env, f"http://127.0.0.1:{api_port}", args.workers)
+    hub = Hub(config, config_path, env, f"http://127.0.0.1:{api_port}", args.workers, stores)
     if "baseline" in args.phases:
         start_baseline_worker(args, tmp, children, hub, stores, task_queue)
     hub.start(children)
@@ -997,7 +1003,7 @@ async def run_baseline(args: argparse.Namespace, tmp: Path, children: Children, 
     probe = StoreProbe(hub.baseline_store)
     try:
         result = await baseline_phase(args, order, probe, tmp / BASELINE_STATS, children, client, hub.config,
-                                      hub.baseline_queue, CpuMeter(pids))
+                                      hub.baseline_queue, hub.cpu_meter(pids))
     finally:
         probe.close()
     print("\n".join(describe(result, "baseline signal-with-start per event (per-person workflow -> grants)")))
