@@ -1,21 +1,34 @@
-"""Sustained throughput of the batch API to stored grants, against a signal-with-start baseline.
+"""Sustained throughput of the hub's ingest paths to stored grants, against a signal-with-start baseline.
 
     .venv/bin/python bench/throughput.py [--seconds 60] [--rate N] [--persons 10000]
+        [--only accolade,webhook,baseline] [--store sqlite|postgres] [--workers N] [--rss]
 
-One run, on the embedded default (Temporal dev server with a file database in WAL mode,
-SQLite store in WAL mode), everything in a fresh temporary directory on free ports:
+One run, everything in a fresh temporary directory on free ports: the Temporal dev server as
+`accolade up` starts it (file database in WAL mode), and the store: SQLite files in WAL mode
+by default, fresh databases on the local PostgreSQL server with `--store postgres`. Phases:
 
-1. Accolade: the real worker and receiver (`python -m worker`, `python -m api.serve`) as
-   subprocesses. A load generator, pinned to one core, POSTs batches of CloudEvents to
-   `/v1/events` at a fixed offered rate for `--seconds`; then the benchmark waits until every
-   accepted event is evaluated and every grant is stored. Event→grant latency per grant is
-   `grants.created_at` minus the time the batch carrying the completing event was sent
-   (`evidence.completed_by` names that event).
-2. Baseline: the same events, the same offered rate and duration, but one signal-with-start
-   per event into a per-person workflow (`bench/baseline.py`) that applies the same rule with
-   the same engine and stores the same grant in a `grants` table of its own SQLite file.
+1. accolade: the real worker(s) and receiver (`python -m worker`, `python -m api.serve`) as
+   subprocesses; `--workers N` starts N workers on the one task queue. A load generator,
+   pinned to one core, POSTs batches of CloudEvents to `/v1/events` at a fixed offered rate
+   for `--seconds`; then the benchmark waits until every accepted event is evaluated and
+   every grant is stored. Event→grant latency per grant is `grants.created_at` minus the time
+   the request carrying the completing event was sent (`evidence.completed_by` names it).
+2. webhook: the same hub, `POST /webhooks/github` with one signed real GitHub `workflow_run`
+   payload per request, a new fact and one of the linked persons each time
+   (`bench/github_load.py`): first at a fixed offered rate (`--webhook-rate`), then as fast
+   as `--saturation-concurrency` requests in flight allow (deliveries/s at saturation).
+3. baseline: the same events as phase 1, the same offered rate and duration, but one
+   signal-with-start per event into a per-person workflow (`bench/baseline.py`) that applies
+   the same rule with the same engine and stores the same grant in a store of its own.
 
-See bench/README.md for how to read the output. Not part of the test suite.
+`--rss` instead runs the batch-API load twice, on a store holding only the load's persons and
+then on one seeded with `--rss-events` stored events and `--rss-persons` persons by a direct
+bulk insert (`bench/seed.py`), with fresh worker and receiver processes each time, and
+compares their peak resident memory.
+
+Every phase reports CPU seconds and CPU-ms per 1,000 events per process against issue 8's
+budget (`bench/meters.py`). See bench/README.md for how to read the output. Not part of the
+test suite.
 """
 
 from __future__ import annotations
@@ -29,53 +42,69 @@ import random
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import baseline  # bench/baseline.py (this file's folder is first on sys.path)
 import httpx
+from github_load import GitHubRuns, run_index
+from meters import CpuMeter, mb, peak_rss
+from seed import link_persons, person_id, seed_history
+from stores import PG_ADMIN_URL, BenchStores, StoreProbe
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from activities.temporal_client import connect
 from cli.up import SEARCH_ATTRIBUTES, prepare_store, temporal_binary
 from config import Config, load_config
-from identity import link_identity, parse_identity_ref
 from store import create_store_engine, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT = "bench"
 ACHIEVEMENT = "five-tasks"
+WEBHOOK_ACHIEVEMENT = "five-green-runs"
 EVENT_TYPE = "bench.task.completed"
 SOURCE = "/bench/loadgen"
-TARGET = 5  # the rule: count 5 of EVENT_TYPE
+CONNECTOR = "github"
+TARGET = 5  # both rules: count 5
 API_KEY_ENV = "ACCOLADE_BENCH_API_KEY"
+SECRET_ENV = "ACCOLADE_BENCH_GITHUB_SECRET"
 BASELINE_STATS = "baseline-stats.json"
+PHASES = ("accolade", "webhook", "baseline")
+# First run ids of the two webhook loads: every delivery of the run is a fact of its own.
+RATE_RUN_IDS, SATURATION_RUN_IDS = 1_000_000_000, 2_000_000_000
 CONFIG_TEMPLATE = """\
 # Written by bench/throughput.py for one run; persons are linked in bulk, not listed here.
-store: {{url: "sqlite:///{db}"}}
+store: {{url: "{store_url}"}}
 temporal: {{address: embedded, namespace: accolade, task_queue: {queue}, port: {port}, ui_port: {ui_port}}}
 api: {{listen: "127.0.0.1:{api_port}"}}
 tenants:
   - id: {tenant}
     shards: {shards}
     api_keys: ["${{{key_env}}}"]
+    connectors:
+      - {{id: {connector}, vendor: github, secret: "${{{secret_env}}}"}}
     achievements:
       - key: {achievement}
         version: 1
         name: Five tasks
         rule: {{count: {target}, of: {event_type}}}
+        deliver_to: []
+      - key: {webhook_achievement}
+        version: 1
+        name: Five green runs
+        rule: {{count: {target}, of: ci.pipeline.completed, where: {{outcome: success}}}}
         deliver_to: []
 """
 
@@ -156,42 +185,7 @@ def healthy(url: str) -> bool:
         return False
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc); 0 where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-class CpuMeter:
-    """CPU seconds each process used between `start()` and `stop()`."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-        self.before: dict[str, float] = {}
-        self.used: dict[str, float] = {}
-        self.wall = 0.0
-
-    def start(self) -> None:
-        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        self.wall = time.monotonic()
-
-    def stop(self) -> None:
-        self.wall = time.monotonic() - self.wall
-        self.used = {name: cpu_seconds(pid) - self.before[name] for name, pid in self.pids.items()}
-
-    def render(self) -> str:
-        parts = [f"{name} {used:.0f} s ({100 * used / self.wall:.0f}%)" for name, used in self.used.items()]
-        return f"CPU over {self.wall:.0f} s (100% = one core): " + ", ".join(parts)
-
-
 # --------------------------------------------------------------------------- workload
-
-
-def person_id(n: int) -> str:
-    return f"bench-{n}"
 
 
 def schedule(n_events: int, persons: int, *, window: int, seed: int = 1) -> list[int]:
@@ -213,27 +207,92 @@ def schedule(n_events: int, persons: int, *, window: int, seed: int = 1) -> list
     return [p for _, p in keyed]
 
 
-def event(k: int, person: int, when: str) -> dict[str, Any]:
-    return {"specversion": "1.0", "id": f"e{k}", "source": SOURCE, "type": EVENT_TYPE, "time": when,
+def event(k: int, person: int, when: str, source: str) -> dict[str, Any]:
+    return {"specversion": "1.0", "id": f"e{k}", "source": source, "type": EVENT_TYPE, "time": when,
             "data": {"actor": {"system": "bench", "id": str(person)}}}
 
 
 def event_index(completed_by: str) -> int:
-    """`/bench/loadgen#e123` → 123."""
+    """`/bench/loadgen/accolade#e123` → 123."""
     return int(completed_by.rsplit("#e", 1)[1])
 
 
-def link_persons(config: Config, persons: int) -> None:
-    """Link `bench:id=<n>` to person `bench-<n>` for every person, in one transaction."""
-    tenant = config.tenants[0]
-    engine = create_store_engine(config.store.url)
-    try:
-        with engine.begin() as conn:
-            for n in range(persons):
-                link_identity(conn, tenant.id, person_id(n), parse_identity_ref(f"bench:id={n}"),
-                              origin="cli", shards=tenant.shards)
-    finally:
-        engine.dispose()
+def phase_order(n_events: int, persons: range, rate: float, burst_seconds: float) -> list[int]:
+    """`schedule` over the persons numbered `persons` (phases that must not share earners differ)."""
+    window = max(TARGET, int(rate * burst_seconds))
+    return [persons.start + p for p in schedule(n_events, len(persons), window=window)]
+
+
+@dataclass
+class Load:
+    """One phase's traffic: requests of `per_request` events to `path`, and how to read answers."""
+
+    name: str  # short, for the summary
+    title: str
+    path: str
+    achievement: str  # the rule these events complete
+    order: list[int]  # the person number of each event, in sending order
+    per_request: int
+    rate: float | None  # offered events/s; None: as fast as `concurrency` requests in flight allow
+    seconds: float
+    concurrency: int
+    build: Callable[[int], tuple[bytes, dict[str, str]]]  # request number → body, headers
+    read: Callable[[dict[str, Any]], tuple[list[int], list[str]]]  # answer → accepted positions, problems
+    index_of: Callable[[str], int]  # a grant's `completed_by` → the event's number
+    unit: str = "ev/s"
+
+
+def batch_load(args: argparse.Namespace, name: str, title: str, persons: range) -> Load:
+    """Batches of `--batch` CloudEvents to `POST /v1/events` at `--rate`, for `--seconds`."""
+    n_events = (int(args.rate * args.seconds) // args.batch) * args.batch
+    order = phase_order(n_events, persons, args.rate, args.burst_seconds)
+    source = f"{SOURCE}/{name}"  # its own ids per phase: never a duplicate of another phase's
+    headers = {"authorization": f"Bearer {args.api_key}",
+               "content-type": "application/cloudevents-batch+json"}
+
+    def build(i: int) -> tuple[bytes, dict[str, str]]:
+        when = datetime.now(UTC).isoformat()
+        first = i * args.batch
+        body = [event(k, order[k], when, source) for k in range(first, first + args.batch)]
+        return json.dumps(body).encode(), headers
+
+    def read(answer: dict[str, Any]) -> tuple[list[int], list[str]]:
+        items = answer["results"]
+        return ([item["index"] for item in items if item["status"] == "accepted"],
+                [f"rejected: {item.get('reason')}" for item in items if item["status"] == "rejected"])
+
+    return Load(name, title, "/v1/events", ACHIEVEMENT, order, args.batch, args.rate, args.seconds,
+                args.http_concurrency, build, read, event_index)
+
+
+def webhook_load(args: argparse.Namespace, name: str, title: str, persons: range, *, rate: float | None,
+                 concurrency: int, first_run_id: int) -> Load:
+    """One signed `workflow_run` delivery per request to `POST /webhooks/github`.
+
+    At saturation the rate is not known in advance. The persons' events are scheduled as for
+    `--webhook-rate`, so grants complete early whatever rate it reaches, followed by events of
+    random persons (new facts that update progress) up to `--saturation-cap` deliveries/s.
+    """
+    scheduled = int(args.webhook_rate * args.webhook_seconds)
+    order = phase_order(scheduled, persons, args.webhook_rate, args.burst_seconds)
+    if rate is None:
+        rng = random.Random(2)
+        filler = int(args.saturation_cap * args.webhook_seconds) - scheduled
+        order += [persons.start + rng.randrange(len(persons)) for _ in range(max(filler, 0))]
+    runs = GitHubRuns(args.github_secret)
+
+    def build(i: int) -> tuple[bytes, dict[str, str]]:
+        body = runs.body(first_run_id + i, order[i])
+        return body, runs.headers(body, f"bench-{uuid.uuid4()}")
+
+    def read(answer: dict[str, Any]) -> tuple[list[int], list[str]]:
+        if answer.get("accepted") == 1:
+            return [0], []
+        return [], [f"not accepted: {answer}"]  # a duplicate would measure the wrong path
+
+    return Load(name, title, f"/webhooks/{CONNECTOR}", WEBHOOK_ACHIEVEMENT, order, 1, rate,
+                args.webhook_seconds, concurrency, build, read, lambda c: run_index(c, first_run_id),
+                unit="deliveries/s")
 
 
 # --------------------------------------------------------------------------- measuring
@@ -259,30 +318,8 @@ def fmt_rate(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:,.0f} ev/s"
 
 
-def _utc_timestamp(value: str) -> float:
-    parsed = datetime.fromisoformat(value)
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-
-
-class StoreProbe:
-    """Read-only counts from a SQLite store (plain reads: no BEGIN IMMEDIATE, no write lock)."""
-
-    def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self.lock = threading.Lock()
-
-    def scalar(self, sql: str) -> int:
-        with self.lock:
-            row = self.conn.execute(sql).fetchone()
-        return int(row[0] or 0)
-
-    def grants(self) -> list[tuple[str, dict[str, Any], float]]:
-        with self.lock:
-            rows = self.conn.execute("SELECT person_id, evidence, created_at FROM grants").fetchall()
-        return [(person, json.loads(evidence), _utc_timestamp(created)) for person, evidence, created in rows]
-
-    def close(self) -> None:
-        self.conn.close()
+def fmt_unit(value: float, unit: str) -> str:
+    return "n/a" if math.isnan(value) else f"{value:,.0f} {unit}"
 
 
 @dataclass
@@ -353,9 +390,11 @@ class Monitor:
 @dataclass
 class PhaseResult:
     name: str
-    offered_rate: float
+    offered_rate: float  # NaN: as fast as the requests in flight allow (saturation)
     seconds: float
     offered: int
+    unit: str = "ev/s"
+    concurrency: int = 0
     sent: int = 0
     accepted: int = 0
     errors: int = 0
@@ -370,8 +409,14 @@ class PhaseResult:
     end_t: float = 0.0  # when measuring stopped (drained, or the drain timeout)
     processed: int | None = None  # events evaluated by then (accolade only)
     processed_in_window: int | None = None  # events evaluated while the load ran
-    cpu: str = ""
+    cpu: list[str] = field(default_factory=list)
+    cpu_total_ms: float = math.nan  # CPU-ms per 1,000 events, every process together
+    peak_rss: dict[str, int | None] = field(default_factory=dict)  # process → bytes (RSS runs)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def saturating(self) -> bool:
+        return math.isnan(self.offered_rate)
 
     @property
     def grants(self) -> int:
@@ -423,137 +468,213 @@ def completing_events(order: Sequence[int], delivered: Sequence[bool]) -> dict[i
     return out
 
 
-def collect_grants(result: PhaseResult, probe: StoreProbe, expected: dict[int, int],
+def collect_grants(result: PhaseResult, probe: StoreProbe, achievement: str, persons: set[int],
+                   expected: dict[int, int], index_of: Callable[[str], int],
                    sent_time: Callable[[int], float], end_wall: float) -> None:
+    """Latency of this phase's grants (its persons, its rule); expected ones not stored are pending."""
+    ours = {person_id(p) for p in persons}
     stored: set[str] = set()
-    for person, evidence, created in probe.grants():
-        stored.add(person)
-        result.latencies.append(created - sent_time(event_index(evidence["completed_by"])))
+    for person, evidence, created in probe.grants(achievement):
+        if person in ours:
+            stored.add(person)
+            result.latencies.append(created - sent_time(index_of(evidence["completed_by"])))
     result.expected_grants = len(expected)
     result.pending = [end_wall - sent_time(k) for p, k in expected.items() if person_id(p) not in stored]
 
 
-# --------------------------------------------------------------------------- phase 1: accolade
+# --------------------------------------------------------------------------- the hub's phases
 
 
-async def accolade_phase(args: argparse.Namespace, url: str, order: list[int], probe: StoreProbe,
-                         children: Children, client: Client, config: Config,
-                         meter: CpuMeter) -> PhaseResult:
-    batch = args.batch
-    n_batches = len(order) // batch
-    result = PhaseResult("accolade", args.rate, args.seconds, offered=n_batches * batch)
-    sent_at = [math.nan] * n_batches
-    delivered = [False] * len(order)
-    sem = asyncio.Semaphore(args.http_concurrency)
-    headers = {"authorization": f"Bearer {args.api_key}",
-               "content-type": "application/cloudevents-batch+json"}
-    limits = httpx.Limits(max_connections=args.http_concurrency,
-                          max_keepalive_connections=args.http_concurrency)
+@dataclass
+class Hub:
+    """The running hub of this run: its config, and the accolade processes it has started."""
+
+    config: Config
+    config_path: Path
+    env: dict[str, str]
+    url: str
+    workers: int
+    stores: BenchStores
+    baseline_store: str | None = None
+    baseline_queue: str = ""
+
+    def worker_names(self) -> list[str]:
+        return ["worker"] if self.workers == 1 else [f"worker-{n}" for n in range(1, self.workers + 1)]
+
+    def start(self, children: Children) -> None:
+        """The worker(s) and the receiver, fresh processes; returns once all are ready."""
+        py = sys.executable
+        for name in self.worker_names():
+            children.start(name, [py, "-m", "worker", "--config", str(self.config_path)], self.env)
+        children.start("receiver", [py, "-m", "api.serve", "--config", str(self.config_path)], self.env)
+        wait_until(lambda: healthy(self.url), children, timeout=60, what="the receiver")
+        for name in self.worker_names():
+            wait_until(lambda n=name: "worker ready" in children.log_text(n), children, timeout=60,
+                       what=f"the {name}")
+
+    def stop(self, children: Children) -> None:
+        children.stop("receiver")
+        for name in self.worker_names():
+            children.stop(name)
+
+    def pids(self, children: Children) -> dict[str, int]:
+        names = ["temporal", *self.worker_names(), "receiver"]
+        return {**{n: children.procs[n].pid for n in names}, "bench": os.getpid()}
+
+    def cpu_meter(self, pids: dict[str, int]) -> CpuMeter:
+        """A meter over `pids`, and over the PostgreSQL server's processes when it is the store."""
+        groups = {"postgres": self.stores.server_pids} if self.stores.kind == "postgres" else {}
+        return CpuMeter(pids, groups)
+
+
+async def http_phase(args: argparse.Namespace, hub: Hub, load: Load, probe: StoreProbe, children: Children,
+                     client: Client) -> PhaseResult:
+    """Send `load` on its schedule (open loop, at most `concurrency` requests in flight), then drain."""
+    per = load.per_request
+    n_requests = len(load.order) // per
+    result = PhaseResult(load.name, load.rate or math.nan, load.seconds,
+                         offered=n_requests * per if load.rate else 0, unit=load.unit,
+                         concurrency=load.concurrency)
+    sent_at = [math.nan] * n_requests
+    delivered = [False] * len(load.order)
+    sem = asyncio.Semaphore(load.concurrency)
     last_ack = 0.0
+    processed0, grants0 = probe.processed(), probe.grant_count(load.achievement)
 
-    async def post(http: httpx.AsyncClient, i: int) -> None:
+    async def post(http: aiohttp.ClientSession, i: int) -> None:
         nonlocal last_ack
         try:
-            when = datetime.now(UTC).isoformat()
-            first = i * batch
-            body = json.dumps([event(k, order[k], when) for k in range(first, first + batch)]).encode()
+            body, headers = load.build(i)
             sent_at[i] = time.time()
-            response = await http.post("/v1/events", content=body, headers=headers)
+            async with http.post(load.path, data=body, headers=headers) as response:
+                answer = await response.read()
             acked = time.time()
             last_ack = max(last_ack, acked)
             result.ack_latencies.append(acked - sent_at[i])
-            if response.status_code != 200:
-                note_error(result, f"HTTP {response.status_code}: {response.text}")
+            if response.status != 200:
+                note_error(result, f"HTTP {response.status}: {answer.decode(errors='replace')}")
                 return
-            outcome = response.json()
-            result.accepted += outcome["accepted"]
-            for item in outcome["results"]:
-                if item["status"] == "accepted":
-                    delivered[first + item["index"]] = True
-                elif item["status"] == "rejected":
-                    note_error(result, f"rejected: {item.get('reason')}")
-        except httpx.HTTPError as exc:
+            accepted, problems = load.read(json.loads(answer))
+            result.accepted += len(accepted)
+            for position in accepted:
+                delivered[i * per + position] = True
+            for problem in problems:
+                note_error(result, problem)
+        except (aiohttp.ClientError, TimeoutError) as exc:
             note_error(result, f"{type(exc).__name__}: {exc}")
         finally:
             sem.release()
+
+    def read() -> tuple[int, int, int]:
+        return probe.queued(), probe.processed() - processed0, probe.grant_count(load.achievement) - grants0
 
     def progress(s: Sample) -> str:
         return (f"accepted {result.accepted:>9,}  evaluated {s.processed:>9,}  backlog {s.queue:>8,}  "
                 f"grants {s.grants:>7,}")
 
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=args.request_timeout) as http:
-        await http.get("/healthz")  # open a keep-alive connection before the clock starts
+    meter = hub.cpu_meter(hub.pids(children))
+    # aiohttp, not httpx: measured here with 20 KB bodies against a trivial server, httpx cost the
+    # generator 2.8 ms of CPU per request at 16 in flight (233 req/s) and 8.1 ms at 100 (69 req/s),
+    # aiohttp 0.2 ms (3,600-4,000 req/s); httpx would have measured itself (encode/httpx#3215).
+    connector = aiohttp.TCPConnector(limit=load.concurrency)
+    timeout = aiohttp.ClientTimeout(total=args.request_timeout)
+    async with aiohttp.ClientSession(hub.url, connector=connector, timeout=timeout) as http:
+        async with http.get("/healthz") as response:  # a keep-alive connection before the clock starts
+            await response.read()
         t0 = time.time()
         start = time.monotonic()
-        monitor = Monitor(lambda: (probe.scalar("SELECT count(*) FROM event_queue"),
-                                   probe.scalar("SELECT coalesce(sum(processed), 0) FROM shard_state"),
-                                   probe.scalar("SELECT count(*) FROM grants")),
-                          t0, describe=progress)
+        monitor = Monitor(read, t0, describe=progress)
         monitor.start()
         meter.start()
         in_flight: set[asyncio.Task[None]] = set()
-        for i in range(n_batches):
-            due = i * batch / args.rate
+        for i in range(n_requests):
+            due = i * per / load.rate if load.rate else 0.0
             if (delay := due - (time.monotonic() - start)) > 0:
                 await asyncio.sleep(delay)
             await sem.acquire()
             now = time.monotonic() - start
-            if now >= args.seconds:  # behind schedule at the deadline: what is left is not sent
+            if now >= load.seconds:  # behind schedule at the deadline: what is left is not sent
                 sem.release()
                 break
-            result.max_lag = max(result.max_lag, now - due)
-            result.sent += batch
+            result.max_lag = max(result.max_lag, now - due) if load.rate else 0.0
+            result.sent += per
             task = asyncio.create_task(post(http, i))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
+        else:
+            if not load.rate:
+                result.notes.append(f"ran out of prepared deliveries: raise --saturation-cap "
+                                    f"({args.saturation_cap:g}/s)")
         await asyncio.gather(*in_flight)
     result.send_window = last_ack - t0
-    expected = completing_events(order, delivered)
+    expected = completing_events(load.order, delivered)
     print(f"  load done: {result.accepted:,} events accepted in {result.send_window:.1f} s; waiting for "
           f"evaluation and {len(expected):,} grants (at most {args.drain_timeout:.0f} s)", flush=True)
     result.drained_at, last = await monitor.drain(
         lambda s: s.queue == 0 and s.grants >= len(expected), args.drain_timeout, children)
     meter.stop()
     result.end_t, result.processed = last.t, last.processed
-    in_window = monitor.at(args.seconds)
+    in_window = monitor.at(load.seconds)
     result.processed_in_window = in_window.processed if in_window else None
-    result.cpu = meter.render()
-    await asyncio.to_thread(collect_grants, result, probe, expected, lambda k: sent_at[k // batch],
-                            t0 + last.t)
-    result.notes += await evaluator_notes(client, config)
+    result.cpu = meter.render(result.accepted, drained=result.drained_at is not None)
+    result.cpu_total_ms = sum(meter.ms_per_1000(result.accepted).values())
+    await asyncio.to_thread(collect_grants, result, probe, load.achievement, set(load.order), expected,
+                            load.index_of, lambda k: sent_at[k // per], t0 + last.t)
+    result.notes += await evaluator_notes(client, hub.config, since=t0, workers=_worker_pids(hub, children))
     return result
 
 
-def _activity_times(events: Sequence[Any], busy: Counter[str], calls: Counter[str]) -> tuple[float, float]:
-    """Add each activity's scheduled→completed time to `busy`; returns the history's time span."""
+def _worker_pids(hub: Hub, children: Children) -> dict[int, str]:
+    return {children.procs[name].pid: name for name in hub.worker_names()}
+
+
+def _activity_times(events: Sequence[Any], since: float, busy: Counter[str], calls: Counter[str],
+                    by_worker: dict[str, Counter[str]]) -> tuple[float, float]:
+    """Add each activity scheduled after `since`: its scheduled→completed time to `busy`, its
+    worker (the started event's identity) to `by_worker`; returns the history's time span."""
     scheduled: dict[int, tuple[str, float]] = {}
+    started_by: dict[int, str] = {}
     times = []
     for ev in events:
-        when = ev.event_time.ToDatetime().timestamp()
+        when = ev.event_time.ToDatetime(tzinfo=UTC).timestamp()
         times.append(when)
-        if ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        if ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and when >= since:
             scheduled[ev.event_id] = (ev.activity_task_scheduled_event_attributes.activity_type.name, when)
+        elif ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            attrs = ev.activity_task_started_event_attributes
+            started_by[attrs.scheduled_event_id] = attrs.identity
         elif ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            name, at = scheduled[ev.activity_task_completed_event_attributes.scheduled_event_id]
-            busy[name] += when - at
-            calls[name] += 1
+            scheduled_id = ev.activity_task_completed_event_attributes.scheduled_event_id
+            if scheduled_id in scheduled:
+                name, at = scheduled[scheduled_id]
+                busy[name] += when - at
+                calls[name] += 1
+                by_worker[name][started_by.get(scheduled_id, "?")] += 1
     return (min(times), max(times)) if times else (math.nan, math.nan)
 
 
-async def evaluator_notes(client: Client, config: Config) -> list[str]:
-    """Where the evaluators' time went, from their Temporal histories (every run of every shard)."""
+async def evaluator_notes(client: Client, config: Config, *, since: float,
+                          workers: dict[int, str]) -> list[str]:
+    """Where the evaluators' time went since `since`, and on which worker, from their histories."""
     tenant = config.tenants[0]
     busy: Counter[str] = Counter()
     calls: Counter[str] = Counter()
+    by_worker: dict[str, Counter[str]] = defaultdict(Counter)
+    shards_of: dict[str, set[int]] = defaultdict(set)
     span = 0.0
     try:
         for shard in range(tenant.shards):
             spans = []
+            before = Counter(by_worker["evaluate_shard"])
             async for execution in client.list_workflows(f"WorkflowId = 'evaluate/{tenant.id}/{shard}'"):
                 handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-                spans.append(_activity_times((await handle.fetch_history()).events, busy, calls))
+                history = (await handle.fetch_history()).events
+                spans.append(_activity_times(history, since, busy, calls, by_worker))
+            for identity, count in by_worker["evaluate_shard"].items():
+                if count > before[identity]:
+                    shards_of[identity].add(shard)
             if spans:
-                span += max(end for _, end in spans) - min(begin for begin, _ in spans)
+                span += max(end for _, end in spans) - max(since, min(begin for begin, _ in spans))
     except Exception as exc:  # noqa: BLE001 - a note, not a result
         return [f"could not read evaluator histories: {exc}"]
     notes = []
@@ -562,21 +683,32 @@ async def evaluator_notes(client: Client, config: Config) -> list[str]:
             notes.append(f"evaluators: {name} {calls[name]:,} calls, mean {ms(busy[name] / calls[name])}, "
                          f"busy {100 * busy[name] / span:.0f}% of the evaluators' lifetime "
                          f"({span / tenant.shards:.0f} s per shard)")
+    if len(workers) > 1:
+        def who(identity: str) -> str:
+            pid = identity.split("@", 1)[0]
+            return workers.get(int(pid), identity) if pid.isdigit() else identity
+        spread = ", ".join(f"{who(i)} {n:,} (shards {','.join(map(str, sorted(shards_of[i])))})"
+                           for i, n in sorted(by_worker["evaluate_shard"].items(), key=lambda kv: who(kv[0])))
+        notes.append(f"evaluate_shard calls per worker: {spread}")
     try:
-        count = await client.count_workflows("WorkflowType = 'DeliverGrantWorkflow'")
+        started = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        count = await client.count_workflows(
+            f"WorkflowType = 'DeliverGrantWorkflow' AND StartTime >= '{started}'")
         notes.append(f"delivery workflows started (outbox, one per grant): {count.count:,}")
     except Exception as exc:  # noqa: BLE001
         notes.append(f"could not count delivery workflows: {exc}")
     return notes
 
 
-# --------------------------------------------------------------------------- phase 2: baseline
+# --------------------------------------------------------------------------- baseline
 
 
 async def baseline_phase(args: argparse.Namespace, order: list[int], probe: StoreProbe, stats_file: Path,
                          children: Children, client: Client, config: Config, task_queue: str,
                          meter: CpuMeter) -> PhaseResult:
+    """The same events as the accolade phase, one signal-with-start each (`bench/baseline.py`)."""
     rate, seconds = args.baseline_rate, args.baseline_seconds
+    source = f"{SOURCE}/baseline"
     n_events = min(len(order), int(rate * seconds))
     result = PhaseResult("baseline", rate, seconds, offered=n_events)
     spec = config.tenants[0].achievements[0]
@@ -589,7 +721,7 @@ async def baseline_phase(args: argparse.Namespace, order: list[int], probe: Stor
         nonlocal last_ack
         person = person_id(order[k])
         try:
-            body = event(k, order[k], datetime.now(UTC).isoformat())
+            body = event(k, order[k], datetime.now(UTC).isoformat(), source)
             sent_at[k] = time.time()
             await client.start_workflow(
                 baseline.WORKFLOW_NAME,
@@ -616,7 +748,7 @@ async def baseline_phase(args: argparse.Namespace, order: list[int], probe: Stor
             processed = int(json.loads(stats_file.read_text())["processed"])
         except (OSError, ValueError, KeyError):
             processed = 0
-        return 0, processed, probe.scalar("SELECT count(*) FROM grants")
+        return 0, processed, probe.grant_count(ACHIEVEMENT)
 
     t0 = time.time()
     start = time.monotonic()
@@ -649,19 +781,27 @@ async def baseline_phase(args: argparse.Namespace, order: list[int], probe: Stor
     result.end_t, result.processed = last.t, last.processed
     in_window = monitor.at(args.baseline_seconds)
     result.processed_in_window = in_window.processed if in_window else None
-    result.cpu = meter.render()
-    await asyncio.to_thread(collect_grants, result, probe, expected, lambda k: sent_at[k], t0 + last.t)
+    result.cpu = meter.render(result.accepted, drained=result.drained_at is not None)
+    result.cpu_total_ms = sum(meter.ms_per_1000(result.accepted).values())
+    await asyncio.to_thread(collect_grants, result, probe, ACHIEVEMENT, set(order[:n_events]), expected,
+                            event_index, lambda k: sent_at[k], t0 + last.t)
     return result
+
 
 
 # --------------------------------------------------------------------------- report
 
 
 def describe(result: PhaseResult, what: str) -> list[str]:
+    unit = result.unit
+    if result.saturating:
+        offered = f"as fast as {result.concurrency} requests in flight allow, for {result.seconds:g} s"
+    else:
+        offered = (f"offered {fmt_unit(result.offered_rate, unit)} for {result.seconds:g} s "
+                   f"({result.offered:,} events)")
     lines = [f"{what}",
-             f"  offered {fmt_rate(result.offered_rate)} for {result.seconds:g} s "
-             f"({result.offered:,} events): sent {result.sent:,}, accepted {result.accepted:,} = "
-             f"{fmt_rate(result.accepted_rate)} "
+             f"  {offered}: sent {result.sent:,}, accepted {result.accepted:,} = "
+             f"{fmt_unit(result.accepted_rate, unit)} "
              f"(first send → last acknowledgement {result.send_window:.1f} s), "
              f"errors {result.errors:,}"]
     lines += [f"    e.g. {example}" for example in result.error_examples]
@@ -686,35 +826,52 @@ def describe(result: PhaseResult, what: str) -> list[str]:
     lines.append(f"  grants {result.grants:,} of {result.expected_grants:,} expected; event→grant latency "
                  f"p50 {result.latency(50)}, p99 {result.latency(99)}{pending}")
     lines += [f"  {note}" for note in result.notes]
-    lines.append(f"  {result.cpu}")
+    lines += [f"  {line}" for line in result.cpu]
+    if result.peak_rss:
+        lines.append("  peak RSS (VmHWM): " + ", ".join(f"{n} {mb(v)}" for n, v in result.peak_rss.items()))
     return lines
 
 
-def summary_line(result: PhaseResult, what: str, accepted: str) -> str:
+def summary_line(result: PhaseResult, what: str) -> str:
     drained = "" if result.drained_at is not None else " (not drained)"
-    return (f"  {what}: offered {fmt_rate(result.offered_rate)}, "
-            f"{accepted} {fmt_rate(result.accepted_rate)}, "
+    offered = (f"{result.concurrency} in flight" if result.saturating
+               else f"offered {fmt_unit(result.offered_rate, result.unit)}")
+    acks = result.ack_latencies
+    return (f"  {what}: {offered}, accepted {fmt_unit(result.accepted_rate, result.unit)} "
+            f"(ack p50 {ms(percentile(acks, 50))} p99 {ms(percentile(acks, 99))}), "
             f"evaluated {fmt_rate(result.end_to_end_rate)} end to end{drained}, grants {result.grants:,}, "
-            f"latency p50 {result.latency(50)} p99 {result.latency(99)}")
+            f"event→grant p50 {result.latency(50)} p99 {result.latency(99)}, "
+            f"CPU {result.cpu_total_ms:,.0f} ms per 1,000 events")
 
 
-def summary(accolade: PhaseResult | None, base: PhaseResult | None) -> list[str]:
+def summary(results: dict[str, PhaseResult], labels: dict[str, str], rss: list[str]) -> list[str]:
     lines = ["", "summary"]
-    if accolade is not None:
-        lines.append(summary_line(accolade, "accolade batch API", "accepted"))
-    if base is not None:
-        lines.append(summary_line(base, "baseline signal-with-start per event", "achieved"))
+    lines += [summary_line(result, labels[name]) for name, result in results.items()]
+    accolade, base = results.get("accolade"), results.get("baseline")
     if accolade is not None and base is not None:
         ratio = accolade.end_to_end_rate / base.end_to_end_rate
         accepted_ratio = accolade.accepted_rate / base.accepted_rate
         lines.append(f"  ratio accolade/baseline: {ratio:.1f}x end to end, {accepted_ratio:.1f}x accepted")
-    for result in (r for r in (accolade, base) if r is not None):
+    lines += rss
+    for result in results.values():
         if result.drained_at is None:
             lines.append(f"  note: {result.name} did not drain: its end-to-end figure is the rate it "
                          "sustained while saturated; latencies marked ≥ are lower bounds")
-        elif result.accepted_rate < 0.95 * result.offered_rate:
+        elif not result.saturating and result.accepted_rate < 0.95 * result.offered_rate:
             lines.append(f"  note: {result.name} could not accept the offered rate; its figures are its "
                          "ceiling here")
+    return lines
+
+
+def rss_comparison(empty: PhaseResult, seeded: PhaseResult, args: argparse.Namespace,
+                   sizes: tuple[int, int]) -> list[str]:
+    lines = [f"  peak RSS (VmHWM), the same load on a store with {args.persons:,} persons and no history, "
+             f"then after {args.rss_events:,} stored events and {args.rss_persons:,} persons "
+             f"(store {mb(sizes[0])} → {mb(sizes[1])}):"]
+    for name, before in empty.peak_rss.items():
+        after = seeded.peak_rss.get(name)
+        change = f"{100 * (after - before) / before:+.0f}%" if before and after else "n/a"
+        lines.append(f"    {name:<10} {mb(before):>9} → {mb(after):>9}  ({change})")
     return lines
 
 
@@ -732,11 +889,10 @@ def pin_to_one_core(core: int | None) -> str:
     return f"pinned to core {chosen} of {len(allowed)}"
 
 
-def start_hub(args: argparse.Namespace, tmp: Path, children: Children) -> tuple[Config, Path, str, str, str]:
+def start_hub(args: argparse.Namespace, tmp: Path, children: Children, stores: BenchStores) -> Hub:
     port, ui_port, api_port = free_port(), free_port(), free_port()
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
-    baseline_queue = f"{task_queue}-baseline"
-    env = {**os.environ, API_KEY_ENV: args.api_key}
+    env = {**os.environ, API_KEY_ENV: args.api_key, SECRET_ENV: args.github_secret}
     argv = [temporal_binary(), "server", "start-dev", "--db-filename", str(tmp / "temporal.db"),
             "--sqlite-pragma", "journal_mode=wal", "--headless", "--ip", "127.0.0.1",
             "--port", str(port), "--ui-port", str(ui_port), "--namespace", "accolade", "--log-level", "error"]
@@ -746,69 +902,168 @@ def start_hub(args: argparse.Namespace, tmp: Path, children: Children) -> tuple[
     children.start("temporal", argv)
     wait_until(lambda: port_open(port), children, timeout=60, what="the Temporal dev server")
 
-    db = tmp / "accolade.db"
     config_path = tmp / "accolade.yaml"
     config_path.write_text(CONFIG_TEMPLATE.format(
-        db=db, queue=task_queue, port=port, ui_port=ui_port, api_port=api_port, tenant=TENANT,
-        shards=args.shards, key_env=API_KEY_ENV, achievement=ACHIEVEMENT, target=TARGET,
-        event_type=EVENT_TYPE))
+        store_url=stores.url("accolade"), queue=task_queue, port=port, ui_port=ui_port, api_port=api_port,
+        tenant=TENANT, shards=args.shards, key_env=API_KEY_ENV, connector=CONNECTOR, secret_env=SECRET_ENV,
+        achievement=ACHIEVEMENT, target=TARGET, event_type=EVENT_TYPE,
+        webhook_achievement=WEBHOOK_ACHIEVEMENT))
     config = load_config(config_path, env=env)
     if problems := prepare_store(config):
         raise RuntimeError(f"prepare_store: {problems}")
     started = time.monotonic()
-    link_persons(config, args.persons)
-    print(f"setup: store migrated, {args.persons:,} persons linked in {time.monotonic() - started:.1f} s",
-          flush=True)
-    baseline_db = tmp / "baseline.db"
-    engine = create_store_engine(f"sqlite:///{baseline_db}")
+    engine = create_store_engine(config.store.url)
+    try:
+        link_persons(engine, TENANT, range(2 * args.persons))
+    finally:
+        engine.dispose()
+    print(f"setup: store {stores.describe()} migrated; {2 * args.persons:,} persons linked "
+          f"(bench:id and github:id) in {time.monotonic() - started:.1f} s", flush=True)
+    hub = Hub(config, config_path, env, f"http://127.0.0.1:{api_port}", args.workers, stores)
+    if "baseline" in args.phases:
+        start_baseline_worker(args, tmp, children, hub, stores, task_queue)
+    hub.start(children)
+    return hub
+
+
+def start_baseline_worker(args: argparse.Namespace, tmp: Path, children: Children, hub: Hub,
+                          stores: BenchStores, task_queue: str) -> None:
+    hub.baseline_store = stores.url("baseline")
+    hub.baseline_queue = f"{task_queue}-baseline"
+    engine = create_store_engine(hub.baseline_store)
     migrate(engine)
     engine.dispose()
-
-    py = sys.executable
-    children.start("worker", [py, "-m", "worker", "--config", str(config_path)], env)
-    children.start("receiver", [py, "-m", "api.serve", "--config", str(config_path)], env)
     children.start("baseline-worker", [
-        py, str(ROOT / "bench" / "baseline.py"), "--target", config.temporal.target(), "--namespace",
-        "accolade", "--task-queue", baseline_queue, "--store-url", f"sqlite:///{baseline_db}",
-        "--max-cached-workflows", str(args.baseline_cache), "--stats-file", str(tmp / BASELINE_STATS)], env)
-    url = f"http://127.0.0.1:{api_port}"
-    wait_until(lambda: healthy(url), children, timeout=60, what="the receiver")
-    wait_until(lambda: "worker ready" in children.log_text("worker"), children, timeout=60, what="the worker")
+        sys.executable, str(ROOT / "bench" / "baseline.py"), "--target", hub.config.temporal.target(),
+        "--namespace", "accolade", "--task-queue", hub.baseline_queue, "--store-url", hub.baseline_store,
+        "--max-cached-workflows", str(args.baseline_cache), "--stats-file", str(tmp / BASELINE_STATS),
+    ], hub.env)
     wait_until(lambda: baseline.READY_LINE in children.log_text("baseline-worker"), children, timeout=60,
                what="the baseline worker")
-    return config, baseline_db, url, baseline_queue, task_queue
 
 
-async def run_phases(args: argparse.Namespace, tmp: Path, children: Children, config: Config, url: str,
-                     baseline_db: Path, baseline_queue: str) -> tuple[PhaseResult | None, PhaseResult | None]:
-    n_events = (int(args.rate * args.seconds) // args.batch) * args.batch
-    order = schedule(n_events, args.persons, window=max(TARGET, int(args.rate * args.burst_seconds)))
-    client = await connect(config)
-    accolade = base = None
-    if args.only in (None, "accolade"):
-        probe = StoreProbe(Path(config.store.url.removeprefix("sqlite:///")))
-        pids = {name: children.procs[name].pid for name in ("temporal", "worker", "receiver")}
-        pids["bench"] = os.getpid()
-        print(f"\naccolade: POST /v1/events, {args.batch} events per request, {fmt_rate(args.rate)} "
-              f"for {args.seconds:g} s", flush=True)
-        accolade = await accolade_phase(args, url, order, probe, children, client, config, CpuMeter(pids))
+async def run_load(args: argparse.Namespace, hub: Hub, load: Load, children: Children, client: Client,
+                   announce: str) -> PhaseResult:
+    print(f"\n{load.name}: {announce}", flush=True)
+    probe = StoreProbe(hub.config.store.url)
+    try:
+        result = await http_phase(args, hub, load, probe, children, client)
+    finally:
         probe.close()
-        print("\n".join(describe(accolade, "accolade batch API (POST /v1/events -> evaluators -> grants)")))
-    if args.only in (None, "baseline"):
-        children.stop("receiver")  # give the baseline the machine; the dev server stays
-        children.stop("worker")
-        pids = {"temporal": children.procs["temporal"].pid,
-                "baseline-worker": children.procs["baseline-worker"].pid, "bench": os.getpid()}
-        print(f"\nbaseline: one signal-with-start per event into bench-baseline/<person>, "
-              f"{fmt_rate(args.baseline_rate)} for {args.baseline_seconds:g} s "
-              f"(at most {args.baseline_concurrency} in flight)", flush=True)
-        probe = StoreProbe(baseline_db)
-        base = await baseline_phase(args, order, probe, tmp / BASELINE_STATS, children, client, config,
-                                    baseline_queue, CpuMeter(pids))
+    print("\n".join(describe(result, load.title)), flush=True)
+    return result
+
+
+async def run_phases(args: argparse.Namespace, tmp: Path, children: Children, hub: Hub,
+                     labels: dict[str, str]) -> dict[str, PhaseResult]:
+    client = await connect(hub.config)
+    results: dict[str, PhaseResult] = {}
+    # The two webhook loads count toward one rule: each has persons of its own to earn it.
+    persons, others = range(args.persons), range(args.persons, 2 * args.persons)
+    workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
+    accolade = batch_load(args, "accolade", "accolade batch API (POST /v1/events -> evaluators -> grants)",
+                          persons)
+    if "accolade" in args.phases:
+        labels["accolade"] = "accolade batch API"
+        results["accolade"] = await run_load(
+            args, hub, accolade, children, client,
+            f"POST /v1/events, {args.batch} events per request, {fmt_rate(args.rate)} "
+            f"for {args.seconds:g} s, {workers}")
+    if "webhook" in args.phases:
+        path = f"POST /webhooks/{CONNECTOR}"
+        fixed = webhook_load(args, "webhook", f"webhook path at a fixed offered rate ({path} -> grants)",
+                             persons, rate=args.webhook_rate, concurrency=args.webhook_concurrency,
+                             first_run_id=RATE_RUN_IDS)
+        labels["webhook"] = f"webhook path at {args.webhook_rate:,.0f}/s"
+        results["webhook"] = await run_load(
+            args, hub, fixed, children, client, f"{path}, one signed workflow_run per request, "
+            f"{args.webhook_rate:,.0f} deliveries/s for {args.webhook_seconds:g} s, {workers}")
+        saturated = webhook_load(args, "webhook-saturated", f"webhook path at saturation ({path} -> grants)",
+                                 others, rate=None, concurrency=args.saturation_concurrency,
+                                 first_run_id=SATURATION_RUN_IDS)
+        labels["webhook-saturated"] = f"webhook path at saturation ({args.saturation_concurrency} in flight)"
+        results["webhook-saturated"] = await run_load(
+            args, hub, saturated, children, client, f"{path}, as fast as {args.saturation_concurrency} "
+            f"requests in flight allow, for {args.webhook_seconds:g} s, {workers}")
+    if "baseline" in args.phases:
+        hub.stop(children)  # give the baseline the machine; the dev server stays
+        labels["baseline"] = "baseline signal-with-start per event"
+        results["baseline"] = await run_baseline(args, tmp, children, hub, client, accolade.order)
+    return results
+
+
+async def run_baseline(args: argparse.Namespace, tmp: Path, children: Children, hub: Hub, client: Client,
+                       order: list[int]) -> PhaseResult:
+    assert hub.baseline_store is not None
+    pids = {"temporal": children.procs["temporal"].pid,
+            "baseline-worker": children.procs["baseline-worker"].pid, "bench": os.getpid()}
+    print(f"\nbaseline: one signal-with-start per event into bench-baseline/<person>, "
+          f"{fmt_rate(args.baseline_rate)} for {args.baseline_seconds:g} s "
+          f"(at most {args.baseline_concurrency} in flight)", flush=True)
+    probe = StoreProbe(hub.baseline_store)
+    try:
+        result = await baseline_phase(args, order, probe, tmp / BASELINE_STATS, children, client, hub.config,
+                                      hub.baseline_queue, hub.cpu_meter(pids))
+    finally:
         probe.close()
-        title = "baseline signal-with-start per event (per-person workflow -> grants)"
-        print("\n".join(describe(base, title)))
-    return accolade, base
+    print("\n".join(describe(result, "baseline signal-with-start per event (per-person workflow -> grants)")))
+    return result
+
+
+async def run_rss(args: argparse.Namespace, children: Children, hub: Hub,
+                  labels: dict[str, str]) -> tuple[dict[str, PhaseResult], list[str]]:
+    """The batch-API load on a store with no history, then after seeding one; fresh processes each."""
+    client = await connect(hub.config)
+    announce = (f"POST /v1/events, {args.batch} events per request, {fmt_rate(args.rate)} for "
+                f"{args.seconds:g} s, then the peak RSS of each process")
+    labels["rss-empty"] = "batch API, store without history"
+    empty = await run_load(args, hub, batch_load(
+        args, "rss-empty", "batch API on a store without history", range(args.persons)),
+        children, client, announce)
+    empty.peak_rss = _peak_rss(hub, children)
+    probe = StoreProbe(hub.config.store.url)
+    sizes = [await asyncio.to_thread(probe.size)]
+    hub.stop(children)
+    await asyncio.to_thread(seed_store, args, hub)
+    sizes.append(await asyncio.to_thread(probe.size))
+    probe.close()
+    hub.start(children)
+    labels["rss-seeded"] = f"batch API after {args.rss_events:,} events, {args.rss_persons:,} persons"
+    seeded = await run_load(args, hub, batch_load(
+        args, "rss-seeded", f"batch API on a store seeded with {args.rss_events:,} events and "
+        f"{args.rss_persons:,} persons", range(args.persons, 2 * args.persons)), children, client, announce)
+    seeded.peak_rss = _peak_rss(hub, children)
+    comparison = rss_comparison(empty, seeded, args, (sizes[0], sizes[1]))
+    return {"rss-empty": empty, "rss-seeded": seeded}, comparison
+
+
+def seed_store(args: argparse.Namespace, hub: Hub) -> None:
+    started = time.monotonic()
+    tenant = hub.config.tenants[0]
+    engine = create_store_engine(hub.config.store.url)
+    try:
+        if args.rss_persons > 2 * args.persons:
+            link_persons(engine, TENANT, range(2 * args.persons, args.rss_persons))
+        print(f"\nsetup: {max(args.rss_persons, 2 * args.persons):,} persons linked; seeding "
+              f"{args.rss_events:,} events (bench/seed.py)", flush=True)
+        seed_history(engine, tenant, events=args.rss_events, persons=args.rss_persons,
+                     report=lambda line: print(line, flush=True))
+    finally:
+        engine.dispose()
+    print(f"setup: store seeded in {time.monotonic() - started:.0f} s; fresh worker(s) and receiver",
+          flush=True)
+
+
+def _peak_rss(hub: Hub, children: Children) -> dict[str, int | None]:
+    return {name: peak_rss(children.procs[name].pid) for name in [*hub.worker_names(), "receiver"]}
+
+
+def parse_phases(text: str) -> tuple[str, ...]:
+    phases = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown or not phases:
+        raise argparse.ArgumentTypeError(f"phases are {', '.join(PHASES)} (comma-separated), not {text!r}")
+    return phases
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -816,21 +1071,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      epilog="See bench/README.md for how to read the output.")
     add = parser.add_argument
     add("--seconds", type=float, default=60, help="load duration of each phase (%(default)s)")
-    add("--rate", type=float, default=1000, help="offered load, events/s (%(default)s)")
+    add("--rate", type=float, default=1000, help="offered load of the batch API, events/s (%(default)s)")
     add("--persons", type=int, default=10_000,
-        help="persons; each earns the grant once, so this sets the number of grants (%(default)s)")
+        help="persons per phase; each earns the grant once, so this sets the number of grants (%(default)s)")
     add("--batch", type=int, default=100, help="events per POST /v1/events (%(default)s)")
     add("--shards", type=int, default=4, help="evaluator shards of the tenant (%(default)s)")
-    add("--http-concurrency", type=int, default=8, help="POSTs in flight at most (%(default)s)")
+    add("--http-concurrency", type=int, default=8, help="batch POSTs in flight at most (%(default)s)")
     add("--burst-seconds", type=float, default=1.0,
         help="a person's five counted events are spread over this much offered load (%(default)s)")
+    add("--only", dest="phases", type=parse_phases, default=PHASES, metavar="PHASE[,PHASE]",
+        help=f"phases to run, comma-separated; they run in the order {','.join(PHASES)} (all)")
+    add("--store", choices=("sqlite", "postgres"), default="sqlite",
+        help="SQLite files (the embedded default) or fresh databases on the local PostgreSQL (%(default)s)")
+    add("--pg-admin-url", default=PG_ADMIN_URL,
+        help="a PostgreSQL database to create and drop the run's databases from (%(default)s; "
+             "env ACCOLADE_BENCH_PG)")
+    add("--workers", type=int, default=1, help="worker processes on the one task queue (%(default)s)")
+    add("--webhook-rate", type=float, default=500,
+        help="offered deliveries/s of the webhook phase (%(default)s)")
+    add("--webhook-seconds", type=float, default=None, help="load duration of each webhook load (--seconds)")
+    add("--webhook-concurrency", type=int, default=100,
+        help="webhook requests in flight at most at the fixed rate (%(default)s)")
+    add("--saturation-concurrency", type=int, default=16,
+        help="webhook requests in flight in the saturation load (%(default)s)")
+    add("--saturation-cap", type=float, default=5000,
+        help="deliveries/s prepared for the saturation load, above what it reaches (%(default)s)")
     add("--baseline-rate", type=float, default=None, help="offered load of the baseline (--rate)")
     add("--baseline-seconds", type=float, default=None, help="load duration of the baseline (--seconds)")
     add("--baseline-concurrency", type=int, default=100,
         help="signal-with-starts in flight at most (%(default)s)")
     add("--baseline-cache", type=int, default=None,
         help="baseline worker's max cached workflows (--persons: all of them)")
-    add("--only", choices=("accolade", "baseline"), default=None, help="run one phase only")
+    add("--rss", action="store_true",
+        help="instead of the phases: peak RSS of worker(s) and receiver under the batch-API load, "
+             "on a store without history and after seeding --rss-events and --rss-persons")
+    add("--rss-events", type=int, default=1_000_000, help="stored events seeded by --rss (%(default)s)")
+    add("--rss-persons", type=int, default=100_000, help="persons in the store seeded by --rss (%(default)s)")
     add("--drain-timeout", type=float, default=30,
         help="after the load, wait at most this long for the backlog (%(default)s s)")
     add("--request-timeout", type=float, default=30, help="per request (%(default)s s)")
@@ -839,20 +1115,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.baseline_rate = args.baseline_rate or args.rate
     args.baseline_seconds = args.baseline_seconds or args.seconds
+    args.webhook_seconds = args.webhook_seconds or args.seconds
     args.baseline_cache = args.baseline_cache or args.persons
     args.api_key = f"bench-{uuid.uuid4().hex}"
-    if args.rate <= 0 or args.seconds <= 0 or args.batch < 1 or args.persons < 1:
-        parser.error("--rate, --seconds, --batch and --persons must be positive")
+    args.github_secret = f"bench-{uuid.uuid4().hex}"
+    if args.rss:
+        args.phases = ()
+    if min(args.rate, args.seconds, args.batch, args.persons, args.workers, args.webhook_rate) <= 0:
+        parser.error("--rate, --seconds, --batch, --persons, --workers and --webhook-rate must be positive")
     return args
 
 
-def run(args: argparse.Namespace, tmp: Path, children: Children) -> int:
-    config, baseline_db, url, baseline_queue, _ = start_hub(args, tmp, children)
+def run(args: argparse.Namespace, tmp: Path, children: Children, stores: BenchStores) -> int:
+    hub = start_hub(args, tmp, children, stores)
     pinned = pin_to_one_core(args.core)
-    print(f"setup: {os.cpu_count()} cores; load generator (this process) {pinned}; rule "
-          f"count {TARGET} of {EVENT_TYPE}, {args.shards} shards, {args.persons:,} persons", flush=True)
-    accolade, base = asyncio.run(run_phases(args, tmp, children, config, url, baseline_db, baseline_queue))
-    print("\n".join(summary(accolade, base)), flush=True)
+    print(f"setup: {os.cpu_count()} cores; load generator (this process) {pinned}; rules count {TARGET} of "
+          f"{EVENT_TYPE} (batch API) and of green ci.pipeline.completed (webhooks), {args.shards} shards, "
+          f"{args.persons:,} persons per phase, {args.workers} worker process(es), store {args.store}",
+          flush=True)
+    labels: dict[str, str] = {}
+    rss: list[str] = []
+    if args.rss:
+        results, rss = asyncio.run(run_rss(args, children, hub, labels))
+    else:
+        results = asyncio.run(run_phases(args, tmp, children, hub, labels))
+    print("\n".join(summary(results, labels, rss)), flush=True)
     return 0
 
 
@@ -865,9 +1152,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     tmp = Path(tempfile.mkdtemp(prefix="accolade-bench-"))
     children = Children(tmp)
+    stores = BenchStores(args.store, tmp, admin_url=args.pg_admin_url)
     status = 1
     try:
-        status = run(args, tmp, children)
+        status = run(args, tmp, children, stores)
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything", file=sys.stderr, flush=True)
         status = 130
@@ -875,10 +1163,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbench failed: {exc}", file=sys.stderr, flush=True)
         args.keep = True
     finally:
-        children.stop_all()
+        children.stop_all()  # before the databases are dropped
         if args.keep:
-            print(f"kept {tmp} (logs, databases)", file=sys.stderr, flush=True)
+            kept = f" and databases {', '.join(stores.databases)}" if stores.databases else ""
+            print(f"kept {tmp} (logs, databases){kept}", file=sys.stderr, flush=True)
         else:
+            stores.drop_all()
             shutil.rmtree(tmp, ignore_errors=True)
     return status
 

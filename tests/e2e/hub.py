@@ -41,6 +41,14 @@ def _another_run(path: Path) -> bytes:
 
 
 OTHER_GREEN_RUN = _another_run(FIXTURES / "workflow_run" / "02-completed.json")
+
+
+def green_run(run_id: int, actor_id: int, login: str) -> bytes:
+    """01-completed.json as another fact (`run_id`) by another actor: a new event per call."""
+    body = json.loads(GREEN_RUN)
+    body["workflow_run"]["id"] = run_id
+    body["workflow_run"]["actor"].update(id=actor_id, login=login)
+    return json.dumps(body).encode()
 EVALUATOR_WAKE = "1h"  # longer than any test: only a notification wakes an evaluator in time
 NOTIFIED_WITHIN = 5.0  # seconds from an accepted event to its evaluation; the timer is an hour
 
@@ -88,6 +96,7 @@ class Hub:
         self.worker: subprocess.Popen[bytes] | None = None
         self.receiver: subprocess.Popen[bytes] | None = None
         self.worker_logs: list[Path] = []
+        self.workers: list[subprocess.Popen[bytes]] = []  # every worker started, in order
 
     # --- processes ---
 
@@ -105,7 +114,29 @@ class Hub:
                 env={**_own_env(), **env}, stdout=sink, stderr=subprocess.STDOUT,
                 cwd=self.tmp,
             )
+        self.workers.append(self.worker)
         return self.worker
+
+    def wait_worker_ready(self, index: int, timeout: float = 30) -> None:
+        """Until worker `index` (start order) polls its task queue and has woken the evaluators."""
+        process, log = self.workers[index], self.worker_logs[index]
+
+        def ready() -> bool:
+            assert process.poll() is None, log.read_text(errors="replace")
+            return "worker ready" in log.read_text(errors="replace")
+        wait_for(ready, timeout=timeout, what=f"worker {index} ready")
+
+    def stop_workers(self) -> None:
+        """Stop every worker still running (`stop` stops only the latest one)."""
+        for process in self.workers:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.workers:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
     def start_receiver(self) -> None:
         with (self.tmp / "receiver.log").open("wb") as sink:
