@@ -89,6 +89,7 @@ CONFIG_TEMPLATE = """\
 store: {{url: "{store_url}"}}
 temporal: {{address: embedded, namespace: accolade, task_queue: {queue}, port: {port}, ui_port: {ui_port}}}
 api: {{listen: "127.0.0.1:{api_port}"}}
+metrics: {{worker_listen: "${{BENCH_WORKER_METRICS}}"}}  # one free port per worker (--workers)
 tenants:
   - id: {tenant}
     shards: {shards}
@@ -505,7 +506,8 @@ class Hub:
         """The worker(s) and the receiver, fresh processes; returns once all are ready."""
         py = sys.executable
         for name in self.worker_names():
-            children.start(name, [py, "-m", "worker", "--config", str(self.config_path)], self.env)
+            env = {**self.env, "BENCH_WORKER_METRICS": f"127.0.0.1:{free_port()}"}
+            children.start(name, [py, "-m", "worker", "--config", str(self.config_path)], env)
         children.start("receiver", [py, "-m", "api.serve", "--config", str(self.config_path)], self.env)
         wait_until(lambda: healthy(self.url), children, timeout=60, what="the receiver")
         for name in self.worker_names():
@@ -892,7 +894,8 @@ def pin_to_one_core(core: int | None) -> str:
 def start_hub(args: argparse.Namespace, tmp: Path, children: Children, stores: BenchStores) -> Hub:
     port, ui_port, api_port = free_port(), free_port(), free_port()
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, API_KEY_ENV: args.api_key, SECRET_ENV: args.github_secret}
+    env = {**os.environ, API_KEY_ENV: args.api_key, SECRET_ENV: args.github_secret,
+           "BENCH_WORKER_METRICS": f"127.0.0.1:{free_port()}"}
     argv = [temporal_binary(), "server", "start-dev", "--db-filename", str(tmp / "temporal.db"),
             "--sqlite-pragma", "journal_mode=wal", "--headless", "--ip", "127.0.0.1",
             "--port", str(port), "--ui-port", str(ui_port), "--namespace", "accolade", "--log-level", "error"]
