@@ -19,13 +19,16 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import Connection
 
-from api.ingest import INTERNAL_ERROR, Quarantine, append_validated, record_webhook
+from api.ingest import INTERNAL_ERROR, ItemOutcome, Quarantine, append_validated, record_webhook
 from config.models import Config, LimitSettings
 from connectors import PayloadError, VerificationError, WebhookRequest, get_connector
 from connectors.base import Connector, parse_checked
+from identity.resolve import known_routes
 from metrics import ingest as ingest_metrics
 from rules.events import connector_source
+from store import read_only
 from store.quarantine import safe_text
 
 __all__ = ["handle_webhook"]
@@ -85,13 +88,20 @@ def _ingest(
         log.exception("webhook %s: mapping delivery %r failed", connector_id, (delivery or "-")[:80])
         return _quarantined(app, tenant.id, connector_id, request, delivery, INTERNAL_ERROR, 422)
     dirty: set[int] = set()
-    with engine.begin() as conn:
-        items = append_validated(conn, tenant, list(enumerate(result.events)), dirty)
+    with read_only(engine) as conn:  # outside the write transaction: keep that short
+        known = known_routes(conn, tenant.id, [event.actor for event in result.events])
+
+    def write(conn: Connection) -> tuple[list[ItemOutcome], int, str]:
+        dirty.clear()  # a group that failed runs this again alone
+        items = append_validated(conn, tenant, list(enumerate(result.events)), dirty, known=known)
         accepted = sum(1 for item in items if item.status == "accepted")
         outcome = "ignored" if result.ignored else ("stored" if accepted else "duplicate")
         record_webhook(conn, tenant.id, connector_id, delivery_id=delivery,
                        event=result.event_name, outcome=outcome, accepted=accepted,
                        dropped=result.dropped, detail=result.ignored)
+        return items, accepted, outcome
+
+    items, accepted, outcome = app.state.group_commit.run(write)  # shared with concurrent requests
     ingest_metrics.webhook_ingested(tenant.id, connector_id, outcome, items)
     if dirty:
         app.state.notifier.mark_dirty(tenant.id, dirty)
