@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, bindparam, select, text
 
 from identity.refs import IdentityRef
 from rules.events import Actor, CloudEvent
@@ -69,11 +69,15 @@ def _lookup(conn: Connection, tenant: str, keys: Iterable[Key]) -> dict[Key, str
         groups.setdefault((system, kind), set()).add(value)
     found: dict[Key, str] = {}
     for (system, kind), values in groups.items():
-        stmt = select(identities.c.value, identities.c.person_id).where(
-            identities.c.tenant == tenant, identities.c.system == system, identities.c.kind == kind,
-            identities.c.value.in_(sorted(values)))
-        found.update({(system, kind, r.value): r.person_id for r in conn.execute(stmt)})
+        params = {"tenant": tenant, "system": system, "kind": kind, "values": sorted(values)}
+        found.update({(system, kind, r.value): r.person_id for r in conn.execute(_LOOKUP, params)})
     return found
+
+
+# Built once: constructing the select per call cost more than running it.
+_LOOKUP = select(identities.c.value, identities.c.person_id).where(
+    identities.c.tenant == bindparam("tenant"), identities.c.system == bindparam("system"),
+    identities.c.kind == bindparam("kind"), identities.c.value.in_(bindparam("values", expanding=True)))
 
 
 def known_routes(conn: Connection, tenant: str, actors: Sequence[Actor]) -> list[Route | None]:
