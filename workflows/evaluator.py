@@ -57,6 +57,7 @@ class EvaluatorWorkflow:
             if workflow.info().is_continue_as_new_suggested():
                 break
         await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.logger.info("continuing as new after %d rounds", self._rounds)
         workflow.continue_as_new(input.model_copy(update={"rounds": self._rounds}))
 
     async def _wait_for_work(self, wake_seconds: float) -> None:
