@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, insert
 
-from config.models import Config, TenantSettings
+from config.models import Config, QuarantineSettings, TenantSettings
 from identity.resolve import Route, known_routes, route_actors
 from rules.events import RESERVED_SOURCE_PREFIX, CloudEvent
 from rules.limits import DEFAULT_LIMITS, JsonLimits, problem_in, time_problem
@@ -90,7 +90,11 @@ class Quarantine:
 
     @classmethod
     def of(cls, config: Config) -> Quarantine:
-        return cls(prefix=int(config.store.quarantine.body_prefix), keep=config.store.quarantine.keep)
+        return cls.of_settings(config.store.quarantine)
+
+    @classmethod
+    def of_settings(cls, settings: QuarantineSettings) -> Quarantine:
+        return cls(prefix=int(settings.body_prefix), keep=settings.keep)
 
     def body(self, conn: Connection, *, tenant: str, channel: str, delivery_id: str | None,
              reason: str, body: bytes) -> None:
@@ -105,7 +109,7 @@ class Quarantine:
                         now=datetime.now(UTC))
 
 
-DEFAULT_QUARANTINE = Quarantine(prefix=64 * 1024, keep=timedelta(days=30))
+DEFAULT_QUARANTINE = Quarantine.of_settings(QuarantineSettings())  # the config's defaults
 
 
 def validate_items(
