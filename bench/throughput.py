@@ -405,6 +405,7 @@ class PhaseResult:
     ack_latencies: list[float] = field(default_factory=list)
     expected_grants: int = 0
     latencies: list[float] = field(default_factory=list)  # stored grants
+    latency_by_send: list[tuple[float, float]] = field(default_factory=list)  # (sent, latency), wall clock
     pending: list[float] = field(default_factory=list)  # expected, not stored: lower bounds
     drained_at: float | None = None  # seconds after the first send
     end_t: float = 0.0  # when measuring stopped (drained, or the drain timeout)
@@ -478,7 +479,9 @@ def collect_grants(result: PhaseResult, probe: StoreProbe, achievement: str, per
     for person, evidence, created in probe.grants(achievement):
         if person in ours:
             stored.add(person)
-            result.latencies.append(created - sent_time(index_of(evidence["completed_by"])))
+            sent = sent_time(index_of(evidence["completed_by"]))
+            result.latencies.append(created - sent)
+            result.latency_by_send.append((sent, created - sent))
     result.expected_grants = len(expected)
     result.pending = [end_wall - sent_time(k) for p, k in expected.items() if person_id(p) not in stored]
 
@@ -664,11 +667,14 @@ async def evaluator_notes(client: Client, config: Config, *, since: float,
     by_worker: dict[str, Counter[str]] = defaultdict(Counter)
     shards_of: dict[str, set[int]] = defaultdict(set)
     span = 0.0
+    restarts: list[str] = []
     try:
         for shard in range(tenant.shards):
             spans = []
             before = Counter(by_worker["evaluate_shard"])
             async for execution in client.list_workflows(f"WorkflowId = 'evaluate/{tenant.id}/{shard}'"):
+                if execution.start_time.timestamp() > since:
+                    restarts.append(f"{shard}@{execution.start_time.timestamp() - since:.1f}s")
                 handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
                 history = (await handle.fetch_history()).events
                 spans.append(_activity_times(history, since, busy, calls, by_worker))
@@ -685,6 +691,9 @@ async def evaluator_notes(client: Client, config: Config, *, since: float,
             notes.append(f"evaluators: {name} {calls[name]:,} calls, mean {ms(busy[name] / calls[name])}, "
                          f"busy {100 * busy[name] / span:.0f}% of the evaluators' lifetime "
                          f"({span / tenant.shards:.0f} s per shard)")
+    if restarts:
+        notes.append("evaluator runs begun while measuring (continue-as-new), shard@seconds after the "
+                     f"first send: {', '.join(sorted(restarts))}")
     if len(workers) > 1:
         def who(identity: str) -> str:
             pid = identity.split("@", 1)[0]
@@ -827,11 +836,25 @@ def describe(result: PhaseResult, what: str) -> list[str]:
     pending = f" ({len(result.pending):,} not stored yet count as their age so far)" if result.pending else ""
     lines.append(f"  grants {result.grants:,} of {result.expected_grants:,} expected; event→grant latency "
                  f"p50 {result.latency(50)}, p99 {result.latency(99)}{pending}")
+    if slices := latency_slices(result):
+        lines.append(f"  event→grant max per 10 s of sending (a stall shows as one high slice): {slices}")
     lines += [f"  {note}" for note in result.notes]
     lines += [f"  {line}" for line in result.cpu]
     if result.peak_rss:
         lines.append("  peak RSS (VmHWM): " + ", ".join(f"{n} {mb(v)}" for n, v in result.peak_rss.items()))
     return lines
+
+
+def latency_slices(result: PhaseResult, width: float = 10.0) -> str:
+    """The worst event→grant latency of each `width` seconds of sending, so a stall has a time."""
+    if not result.latency_by_send:
+        return ""
+    first = min(sent for sent, _ in result.latency_by_send)
+    worst: dict[int, float] = defaultdict(float)
+    for sent, latency in result.latency_by_send:
+        key = int((sent - first) // width)
+        worst[key] = max(worst[key], latency)
+    return ", ".join(f"{int(k * width)}s {ms(v)}" for k, v in sorted(worst.items()))
 
 
 def summary_line(result: PhaseResult, what: str) -> str:
