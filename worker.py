@@ -1,8 +1,8 @@
 """The Temporal worker process: `python worker.py --config FILE` (run by `accolade up`).
 
 Builds the clients (database, Temporal), registers the workflows and activities, applies the
-config's people (releasing parked events), wakes every evaluator once, and runs until
-SIGINT/SIGTERM.
+config's people (releasing parked events), wakes every evaluator once, starts the poller of
+every enabled polling connector, and runs until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -21,9 +22,11 @@ from temporalio.worker import Worker
 from activities.delivery import DeliveryActivities
 from activities.evaluation import EvaluationActivities
 from activities.liveness import HEARTBEAT_THROTTLE, STICKY_TIMEOUT
-from activities.temporal_client import connect, wake_evaluators
+from activities.polling import PollingActivities
+from activities.temporal_client import EvaluatorNotifier, connect, start_pollers, wake_evaluators
 from config import Config, load_config
 from identity.sync import sync_people
+from intake.context import Intake
 from metrics import WorkerMetrics
 from store import create_store_engine
 from workflows import WORKFLOWS
@@ -34,16 +37,20 @@ log = logging.getLogger("accolade.worker")
 
 
 def build_worker(client: Client, config: Config, engine: Engine, *, task_queue: str | None = None,
-                 executor: ThreadPoolExecutor) -> Worker:
+                 executor: ThreadPoolExecutor, intake: Intake | None = None,
+                 poll_clients: dict[str, Any] | None = None) -> Worker:
+    """`intake` carries the notifier pollers wake evaluators with (none: the evaluators'
+    timer finds polled events); `poll_clients` injects vendor clients by connector id."""
     queue = task_queue or config.temporal.task_queue
     evaluation = EvaluationActivities(engine, config, client, queue)
     delivery = DeliveryActivities(engine, config)
+    polling = PollingActivities(intake or Intake(config, engine), poll_clients or {})
     return Worker(
         client,
         task_queue=queue,
         workflows=list(WORKFLOWS),
         activities=[evaluation.evaluate_shard, evaluation.dispatch_grants,
-                    delivery.deliver, delivery.mark_failed],
+                    delivery.deliver, delivery.mark_failed, polling.poll_connector],
         activity_executor=executor,
         max_concurrent_activities=8,
         # A killed worker's cached workflows move to another worker in seconds, and
@@ -84,12 +91,17 @@ async def run_worker(config_path: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    notifier = EvaluatorNotifier(client, config)
+    notifier.start()
+    intake = Intake(config, engine, notifier).start()
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity") as executor:
-        worker = build_worker(client, config, engine, executor=executor)
+        worker = build_worker(client, config, engine, executor=executor, intake=intake)
         async with worker:
             await _wake_all(client, config, stop)
             log.info("worker ready on task queue %s", config.temporal.task_queue)
             await stop.wait()
+    await notifier.stop()
+    intake.close()
     if metrics is not None:
         metrics.close()
     engine.dispose()
@@ -104,6 +116,7 @@ async def _wake_all(client: Client, config: Config, stop: asyncio.Event) -> None
     try:
         for tenant in config.tenants:
             await wake_evaluators(client, config, tenant.id, range(tenant.shards))
+            await start_pollers(client, config, tenant.id)
     except RPCError:
         if not stop.is_set():
             raise

@@ -21,6 +21,9 @@ __all__ = [
     "EvaluatorInput",
     "GrantRef",
     "MarkFailedInput",
+    "PollCycleInput",
+    "PollCycleResult",
+    "PollerInput",
 ]
 
 
@@ -87,3 +90,34 @@ class MarkFailedInput(BaseModel):
 
 class DeliverGrantResult(BaseModel):
     deliveries: list[DeliverResult]
+
+
+class PollerInput(BaseModel):
+    """A `PollWorkflow` run; carried across continue-as-new, one run per cycle."""
+
+    tenant: str
+    connector: str
+    every_seconds: float = Field(default=300.0, gt=0)
+    wait_first: bool = False  # a new run waits for its timer (or a poke) before polling
+    failures: int = 0  # cycles failed in a row: the wait backs off with them
+    details: str = ""  # what the last cycle said, shown until the next one ends
+
+
+class PollCycleInput(BaseModel):
+    tenant: str
+    connector: str
+
+
+class PollCycleResult(BaseModel):
+    """What a cycle did. `paused`: the connector is disabled or no longer polls (the poller
+    ends). `cursor` is the cursor of record afterwards (ISO 8601, UTC), `every_seconds` the
+    configured interval now."""
+
+    paused: bool = False
+    pages: int = 0
+    records: int = 0
+    accepted: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    cursor: str | None = None
+    every_seconds: float = 300.0

@@ -1,8 +1,6 @@
-"""Failures are classified once, here, into Temporal's terms.
-
-Channel and store code raise `Retryable` (with an optional `retry_after`) or `Permanent`;
-`to_application_error` turns them into `ApplicationError(type=…, non_retryable=…,
-next_retry_delay=…)` at the activity boundary.
+"""Failures are classified once, where they happen (`connectors.errors`: the one tree of
+connectors and channels); here they become Temporal's terms at the activity boundary:
+`ApplicationError(type=…, non_retryable=…, next_retry_delay=…)`.
 """
 
 from __future__ import annotations
@@ -11,28 +9,14 @@ from datetime import timedelta
 
 from temporalio.exceptions import ApplicationError
 
-__all__ = ["DeliveryFailure", "Permanent", "Retryable", "to_application_error"]
+from connectors.errors import Failure, Permanent, Retryable
+
+__all__ = ["DeliveryFailure", "Failure", "Permanent", "Retryable", "to_application_error"]
+
+DeliveryFailure = Failure  # the name delivery code has used; one tree either way
 
 
-class DeliveryFailure(Exception):
-    """Base: `reason` is safe to store and show (never a token or a message body)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Retryable(DeliveryFailure):
-    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class Permanent(DeliveryFailure):
-    pass
-
-
-def to_application_error(exc: DeliveryFailure) -> ApplicationError:
+def to_application_error(exc: Failure) -> ApplicationError:
     if isinstance(exc, Retryable):
         delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
         return ApplicationError(exc.reason, type="Retryable", next_retry_delay=delay)

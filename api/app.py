@@ -16,7 +16,7 @@ Bodies are capped per route before they are read (`api.limits.webhook_body`, `ev
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -27,16 +27,15 @@ from starlette.concurrency import run_in_threadpool
 
 from api import spec
 from api.auth import require_tenant, tenant_for_key
-from api.ingest import BatchOutcome, Quarantine, ingest_batch
 from api.limits import BodyLimitAsJson
 from api.reads import router as reads_router
-from api.rejections import RejectionCounter
-from api.webhooks import handle_webhook
 from config.models import Config, LimitSettings, TenantSettings
+from intake.context import Intake, Notifier
+from intake.ingest import BatchOutcome, ingest_batch
+from intake.webhooks import handle_webhook
 from metrics import ingest as ingest_metrics
 from metrics import receiver_registry
 from rules.limits import JsonLimits, loads
-from store.group_commit import GroupCommit
 from store.quarantine import safe_text
 
 __all__ = ["Notifier", "create_app", "tenant_for_key"]
@@ -47,25 +46,12 @@ _BATCH_TYPES = (spec.BATCH_TYPE,)
 _JSON_TYPES = ("application/json", spec.EVENT_TYPE, *_BATCH_TYPES)
 
 
-class Notifier(Protocol):
-    """Tells evaluators that shards have new work (coalesced by the implementation)."""
-
-    def mark_dirty(self, tenant: str, shards: set[int]) -> None: ...
-
-
-class _NoNotifier:
-    def mark_dirty(self, tenant: str, shards: set[int]) -> None:
-        return None
-
-
 def create_app(config: Config, engine: Engine, notifier: Notifier | None = None) -> FastAPI:
     app = FastAPI(title="Accolade", version="0.1.0", summary="Achievement hub receiver")
     app.state.config = config
     app.state.engine = engine
-    app.state.notifier = notifier or _NoNotifier()
-    app.state.quarantine = Quarantine.of(config)
-    app.state.rejections = RejectionCounter(engine)
-    app.state.group_commit = GroupCommit(engine)
+    intake = Intake(config, engine) if notifier is None else Intake(config, engine, notifier)
+    app.state.intake = intake  # `api.serve` starts its flusher thread
     _routes(app, config.api.limits)
     if config.metrics.receiver:
         _metrics_route(app, receiver_registry(config, engine))
@@ -94,13 +80,14 @@ def _routes(app: FastAPI, limits: LimitSettings) -> None:
         """Ingest one CloudEvent or a batch; every item is judged alone."""
         json_limits = limits.json_limits()
         items = _batch_items(await request.body(), request.headers.get("content-type"), json_limits)
+        intake: Intake = app.state.intake
         outcome: BatchOutcome = await run_in_threadpool(
-            lambda: ingest_batch(app.state.engine, tenant, items, limits=json_limits,
-                                 quarantine=app.state.quarantine, group=app.state.group_commit)
+            lambda: ingest_batch(intake.engine, tenant, items, limits=json_limits,
+                                 quarantine=intake.quarantine, group=intake.group_commit)
         )
         ingest_metrics.ingested(tenant.id, ingest_metrics.API_CONNECTOR, outcome.items)
         if outcome.dirty_shards:
-            app.state.notifier.mark_dirty(tenant.id, outcome.dirty_shards)
+            intake.notifier.mark_dirty(tenant.id, outcome.dirty_shards)
         all_rejected = outcome.count("rejected") == len(items)
         return JSONResponse(outcome.as_json(), status_code=422 if all_rejected else 200)
 
@@ -111,7 +98,16 @@ def _routes(app: FastAPI, limits: LimitSettings) -> None:
         """A vendor's webhook, verified over the raw body before it is parsed."""
         body = await request.body()
         status, payload = await run_in_threadpool(
-            handle_webhook, app, connector_id, body, dict(request.headers)
+            handle_webhook, app.state.intake, connector_id, body, dict(request.headers)
+        )
+        return JSONResponse(payload, status_code=status)
+
+    @app.get("/webhooks/{connector_id}", tags=["webhooks"], response_class=JSONResponse,
+             responses=spec.WEBHOOK_GET_RESPONSES)
+    async def get_webhook(connector_id: str, request: Request) -> JSONResponse:
+        """A vendor's verification challenge (Okta's event hook), for vendors that send one."""
+        status, payload = await run_in_threadpool(
+            lambda: handle_webhook(app.state.intake, connector_id, b"", dict(request.headers), method="GET")
         )
         return JSONResponse(payload, status_code=status)
 

@@ -30,13 +30,14 @@ async def serve(config_path: str) -> None:
     notifier = EvaluatorNotifier(client, config)
     notifier.start()
     app = create_app(config, engine, notifier=notifier)
+    app.state.intake.start()
     server = uvicorn.Server(uvicorn.Config(app, host=config.api.host, port=config.api.port,
                                            log_level="warning"))
     try:
         await server.serve()
     finally:
         await notifier.stop()
-        app.state.rejections.flush()
+        app.state.intake.close()  # the counters it holds
         engine.dispose()
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "EVENTS_RESPONSES",
     "EVENT_TYPE",
     "MAX_BATCH",
+    "WEBHOOK_GET_RESPONSES",
     "WEBHOOK_RESPONSES",
     "BatchResult",
     "ErrorDetail",
@@ -131,8 +132,16 @@ WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _json(WebhookError, "the request cannot be used (e.g. a missing or over-long header)"),
     401: _json(WebhookError, "the signature or token does not verify; only metadata is recorded"),
     404: _json(WebhookError, "no connector with this id is configured"),
+    405: _json(WebhookError, "this vendor's webhooks do not use this method"),
     **too_large("webhook_body"),
     422: _json(WebhookError, "verified, but the payload cannot be mapped: quarantined with the reason"),
+    503: _json(WebhookError, "the connector is paused (enabled: false); retry later"),
+}
+
+WEBHOOK_GET_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: _json({"type": "object", "description": "the vendor's challenge answered (Okta's verification)"},
+               "verified and answered"),
+    **{k: v for k, v in WEBHOOK_RESPONSES.items() if k in (400, 401, 404, 405, 503)},
 }
 
 

@@ -35,7 +35,7 @@ GRANT_EVERY = 5
 
 
 @dataclass(frozen=True)
-class Item:  # what the API reports per item (api.ingest.ItemOutcome)
+class Item:  # what the API reports per item (intake.ingest.ItemOutcome)
     status: str
     parked: bool = False
 

@@ -22,6 +22,8 @@ from config.models import (
     PersonSettings,
     TenantSettings,
 )
+from connectors import get_connector, vendors
+from connectors.base import secret_fields
 
 __all__ = [
     "ChannelSettings",
@@ -36,11 +38,7 @@ __all__ = [
     "parse_config",
 ]
 
-_SECRET_FIELDS = (("connectors", "secret"), ("channels", "token"))
-# Connector fields that authenticate a vendor's webhook: whoever knows one can post into its
-# tenant, so no other tenant may hold the same value. A vendor whose webhook authenticates with
-# another field (GitLab `token`, Okta `authorization`) adds that field here.
-_WEBHOOK_SECRET_FIELDS = ("secret",)
+_CHANNEL_SECRET_FIELDS = ("token",)
 # The demo defaults of DESIGN §8 (`${ACCOLADE_API_KEY:-demo-key}`, …) all start with this.
 _DEMO_PREFIX = "demo-"
 
@@ -115,9 +113,26 @@ def demo_default_warnings(
 
 
 def _issue_from_pydantic(loaded: Loaded, error: Any) -> ConfigIssue:
-    path = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+    path = _without_union_tags(tuple(part for part in error["loc"] if not str(part).startswith("function-")))
     message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "union_tag_invalid":  # `vendor:` (or a channel `kind:`) nobody registered
+        context = error.get("ctx", {})
+        path = (*path, context.get("discriminator", "").strip("'"))
+        message = f"unknown {path[-1]} {context.get('tag')!r}; known: {context.get('expected_tags')}"
+    elif error["type"] == "union_tag_not_found":
+        message = f"{str(error.get('ctx', {}).get('discriminator', 'vendor')).strip(chr(39))} is required"
     return ConfigIssue(loaded.line_of(path), path, message)
+
+
+def _without_union_tags(path: KeyPath) -> KeyPath:
+    """A discriminated union adds its tag to the location (`connectors[0].github.secret`):
+    users wrote `connectors[0].secret`."""
+    out = list(path)
+    for i in range(len(out) - 2):
+        if out[i] == "connectors" and isinstance(out[i + 1], int) and out[i + 2] in vendors():
+            del out[i + 2]
+            break
+    return tuple(out)
 
 
 def _secrets_are_references(loaded: Loaded) -> list[ConfigIssue]:
@@ -125,11 +140,23 @@ def _secrets_are_references(loaded: Loaded) -> list[ConfigIssue]:
     for t, tenant in enumerate(_list(loaded.data, "tenants")):
         for k, _ in enumerate(_list(tenant, "api_keys")):
             issues += _reference_issue(loaded, ("tenants", t, "api_keys", k))
-        for section, field in _SECRET_FIELDS:
-            for i, item in enumerate(_list(tenant, section)):
+        for i, item in enumerate(_list(tenant, "channels")):
+            for field in _CHANNEL_SECRET_FIELDS:
                 if isinstance(item, dict) and item.get(field):
-                    issues += _reference_issue(loaded, ("tenants", t, section, i, field))
+                    issues += _reference_issue(loaded, ("tenants", t, "channels", i, field))
+        for i, item in enumerate(_list(tenant, "connectors")):
+            for field in _connector_secret_fields(item):
+                if isinstance(item, dict) and item.get(field):
+                    issues += _reference_issue(loaded, ("tenants", t, "connectors", i, field))
     return issues
+
+
+def _connector_secret_fields(item: Any) -> tuple[str, ...]:
+    """The vendor's `SecretStr` fields (its settings model says which fields are secrets)."""
+    vendor = item.get("vendor") if isinstance(item, dict) else None
+    if not isinstance(vendor, str) or vendor not in vendors():
+        return ()
+    return secret_fields(get_connector(vendor).settings)
 
 
 def _reference_issue(loaded: Loaded, path: tuple[str | int, ...]) -> list[ConfigIssue]:
@@ -215,11 +242,10 @@ def _secrets(config: Config) -> list[tuple[int, KeyPath, str, bool]]:
         for k, key in enumerate(tenant.api_keys):
             out.append((t, ("tenants", t, "api_keys", k), key.get_secret_value(), True))
         for c, connector in enumerate(tenant.connectors):
-            for name in _WEBHOOK_SECRET_FIELDS:
-                secret = getattr(connector, name, None)
-                if secret is not None:
-                    path = ("tenants", t, "connectors", c, name)
-                    out.append((t, path, secret.get_secret_value(), False))
+            # whoever knows one of these can post into (or read from) its tenant
+            for name, secret in connector.webhook_secrets().items():
+                path = ("tenants", t, "connectors", c, name)
+                out.append((t, path, secret.get_secret_value(), False))
     return [entry for entry in out if entry[2]]  # an empty value authenticates nothing
 
 

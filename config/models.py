@@ -15,8 +15,9 @@ from pydantic import (
     field_validator,
 )
 
-from config.durations import Duration
+from connectors import ConnectorConfig, ConnectorSettings
 from rules.definitions import AchievementSpec
+from rules.durations import Duration
 from rules.limits import JsonLimits
 
 __all__ = [
@@ -43,7 +44,8 @@ class _Strict(BaseModel):
 class QuarantineSettings(_Strict):
     """What quarantine keeps of a bad body: a capped prefix (with size and hash), for `keep`."""
 
-    body_prefix: ByteSize = Field(default=ByteSize(64 * 1024), ge=0, le=25 * 1024 * 1024)
+    # 1 MiB keeps typical webhook bodies whole, so `accolade quarantine retry` can parse them again
+    body_prefix: ByteSize = Field(default=ByteSize(1024 * 1024), ge=0, le=25 * 1024 * 1024)
     keep: Duration = Field(default=timedelta(days=30), description="retention of quarantined items")
 
 
@@ -121,28 +123,6 @@ class MetricsSettings(_Strict):
         return host, int(port)
 
 
-class ConnectorSettings(_Strict):
-    id: str = Field(pattern=_ID)
-    vendor: str
-    secret: SecretStr = Field(description="webhook signing secret, as an ${ENV} reference")
-
-    @field_validator("vendor")
-    @classmethod
-    def _known_vendor(cls, vendor: str) -> str:
-        from connectors import vendors  # late: connectors import vendor SDKs
-
-        if vendor not in vendors():
-            raise ValueError(f"unknown vendor {vendor!r}; known: {', '.join(vendors())}")
-        return vendor
-
-    @field_validator("secret")
-    @classmethod
-    def _secret_present(cls, secret: SecretStr) -> SecretStr:
-        if not secret.get_secret_value():
-            raise ValueError("the secret is empty: webhooks cannot be verified without it")
-        return secret
-
-
 class ChannelSettings(_Strict):
     id: str = Field(pattern=_ID)
     kind: Literal["console", "feed", "slack"]
@@ -169,7 +149,7 @@ class TenantSettings(_Strict):
     time_zone: str = "UTC"
     shards: int = Field(default=4, ge=1, le=256)
     api_keys: list[SecretStr] = Field(default_factory=list)
-    connectors: list[ConnectorSettings] = Field(default_factory=list)
+    connectors: list[ConnectorConfig] = Field(default_factory=list)
     channels: list[ChannelSettings] = Field(default_factory=list)
     people: list[PersonSettings] = Field(default_factory=list)
     achievements: list[AchievementSpec] = Field(default_factory=list)

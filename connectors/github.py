@@ -30,26 +30,51 @@ import hmac
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, NamedTuple, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 from urllib.parse import parse_qs
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from connectors.base import (
+    ConnectorSettings,
     ParseResult,
     PayloadError,
     VerificationError,
+    WebhookConnector,
     WebhookRequest,
     hmac_sha256_hex,
 )
 from rules.events import CloudEvent
 
-__all__ = ["CONNECTOR", "MAPPED_EVENTS", "SYSTEM", "GitHubWebhook"]
+__all__ = ["CONNECTOR", "MAPPED_EVENTS", "SYSTEM", "GitHubSettings", "GitHubWebhook"]
 
 SYSTEM = "github"
 _SIGNATURE_HEADER = "X-Hub-Signature-256"
 _SIGNATURE_RE = re.compile(r"sha256=([0-9a-f]{64})")
 _DEPLOY_DONE = frozenset({"success", "failure", "error"})
+
+
+class GitHubSettings(ConnectorSettings):
+    """`vendor: github` (DESIGN §8): webhooks signed with `secret`."""
+
+    vendor: Literal["github"]
+    secret: SecretStr = Field(description="webhook signing secret, as an ${ENV} reference")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_present(cls, secret: SecretStr) -> SecretStr:
+        if not secret.get_secret_value():
+            raise ValueError("the secret is empty: webhooks cannot be verified without it")
+        return secret
 
 
 # --- vendor payload models: only the fields read, all optional, unknown fields ignored ---
@@ -417,21 +442,28 @@ def _event(draft: _Draft, *, source: str, delivery_id: str | None) -> CloudEvent
         raise PayloadError(f"cannot build event: {_first_error(exc)}") from None
 
 
-class GitHubWebhook:
+class GitHubWebhook(WebhookConnector):
     """The GitHub connector: HMAC-SHA256 verification and the DESIGN §7 mapping."""
 
     vendor = SYSTEM
+    settings = GitHubSettings
+    mapped_events = MAPPED_EVENTS
+    # acknowledged with a reason and no event (ping is answered with a pong); any other unmapped
+    # event is reported as "not mapped"
+    ignored_events = ("ping", "push", "star", "workflow_job")
+    event_header = "X-GitHub-Event"
 
     def delivery_id(self, request: WebhookRequest) -> str | None:
         """The ``X-GitHub-Delivery`` header verbatim, or None when absent or blank."""
         value = request.header("X-GitHub-Delivery")
         return value if value and value.strip() else None
 
-    def verify(self, request: WebhookRequest, *, secret: str) -> None:
+    def verify(self, request: WebhookRequest, settings: GitHubSettings) -> None:
         """Raise VerificationError unless ``X-Hub-Signature-256`` signs the raw body.
 
         The reason never contains the secret or a digest.
         """
+        secret = settings.secret.get_secret_value()
         if not secret:
             raise VerificationError("no webhook secret configured")
         header = request.header(_SIGNATURE_HEADER)

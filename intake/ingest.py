@@ -1,6 +1,9 @@
 """Ingest: validate, append and route events in one transaction, quarantine what is bad.
 
-The caller answers 2xx only after `ingest_batch` returns: by then the append has committed.
+The one write path of every source: the batch API (`ingest_batch`), webhooks
+(`intake.webhooks`, through `append_validated` in a group commit) and poll pages
+(`ingest_page`, with the cursor in the same transaction) all append through
+`append_validated`. The caller answers 2xx only after the append has committed.
 
 Every item is judged alone (`validate_items`): its values against the limits
 (`rules.limits`: depth, string length, NUL, lone surrogates, over-long numbers), then the
@@ -13,7 +16,7 @@ tests prove never happens.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,10 +25,12 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, insert
 
 from config.models import Config, QuarantineSettings, TenantSettings
+from connectors.base import RecordResult
 from identity.resolve import Route, known_routes, route_actors
 from rules.events import RESERVED_SOURCE_PREFIX, CloudEvent
 from rules.limits import DEFAULT_LIMITS, JsonLimits, problem_in, time_problem
 from store import read_only
+from store.cursors import advance_cursor
 from store.eventlog import append_events, shard_of
 from store.group_commit import GroupCommit
 from store.quarantine import quarantine_body, quarantine_item, safe_text
@@ -35,8 +40,10 @@ __all__ = [
     "INTERNAL_ERROR",
     "BatchOutcome",
     "ItemOutcome",
+    "PageOutcome",
     "Quarantine",
     "ingest_batch",
+    "ingest_page",
     "record_webhook",
     "validate_items",
 ]
@@ -97,16 +104,17 @@ class Quarantine:
         return cls(prefix=int(settings.body_prefix), keep=settings.keep)
 
     def body(self, conn: Connection, *, tenant: str, channel: str, delivery_id: str | None,
-             reason: str, body: bytes) -> None:
+             reason: str, body: bytes, kind: str = "webhook",
+             headers: dict[str, str] | None = None) -> None:
         quarantine_body(conn, tenant=tenant, channel=channel, delivery_id=delivery_id,
                         reason=reason, body=body, prefix=self.prefix, keep=self.keep,
-                        now=datetime.now(UTC))
+                        now=datetime.now(UTC), kind=kind, headers=headers)
 
     def item(self, conn: Connection, *, tenant: str, channel: str, item: ItemOutcome,
-             raw: Any) -> None:
+             raw: Any, kind: str = "item") -> None:
         quarantine_item(conn, item=raw, tenant=tenant, channel=channel, delivery_id=item.id,
                         reason=item.reason or "", prefix=self.prefix, keep=self.keep,
-                        now=datetime.now(UTC))
+                        now=datetime.now(UTC), kind=kind)
 
 
 DEFAULT_QUARANTINE = Quarantine.of_settings(QuarantineSettings())  # the config's defaults
@@ -232,3 +240,52 @@ def record_webhook(conn: Connection, tenant: str, connector: str, **values: Any)
             tenant=tenant, connector=connector, received_at=datetime.now(UTC), **values
         )
     )
+
+
+@dataclass
+class PageOutcome:
+    """What one poll page did: events stored, duplicates (the overlap), records quarantined."""
+
+    accepted: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    dirty_shards: set[int] = field(default_factory=set)
+
+
+def ingest_page(
+    engine: Engine,
+    tenant: TenantSettings,
+    connector: str,
+    records: Sequence[RecordResult],
+    *,
+    position: datetime | None,
+    quarantine: Quarantine | None = None,
+    also: Callable[[Connection], None] | None = None,
+) -> PageOutcome:
+    """One poll page in ONE transaction: its events appended and routed, its unmappable records
+    quarantined, and the cursor advanced to `position` (None: leave it), plus `also`.
+
+    The cursor and the events share the event log's database, so a crash leaves both or
+    neither; a retried page finds its events stored and counts them as duplicates.
+    """
+    quarantine = quarantine or DEFAULT_QUARANTINE
+    good = [(i, event) for i, r in enumerate(records) if r.error is None for event in r.events]
+    with read_only(engine) as conn:
+        known = known_routes(conn, tenant.id, [event.actor for _, event in good])
+    outcome = PageOutcome()
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        items = append_validated(conn, tenant, good, outcome.dirty_shards, known=known)
+        outcome.accepted = sum(1 for item in items if item.status == "accepted")
+        outcome.duplicate = len(items) - outcome.accepted
+        for record in records:
+            if record.error is not None:
+                bad = ItemOutcome(0, "rejected", record.key, reason=record.error.reason)
+                quarantine.item(conn, tenant=tenant.id, channel=connector, item=bad,
+                                raw=record.raw, kind="record")
+                outcome.quarantined += 1
+        if position is not None:
+            advance_cursor(conn, tenant.id, connector, position, now=now)
+        if also is not None:
+            also(conn)
+    return outcome

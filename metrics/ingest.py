@@ -48,7 +48,7 @@ RECEIVER_METRICS = (EVENTS_RECEIVED, EVENTS, EVENTS_PARKED, WEBHOOK_REQUESTS, WE
 
 
 class Judged(Protocol):
-    """An item's outcome as `api.ingest.ItemOutcome` reports it."""
+    """An item's outcome as `intake.ingest.ItemOutcome` reports it."""
 
     status: str  # accepted | duplicate | rejected
     parked: bool

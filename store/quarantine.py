@@ -71,11 +71,16 @@ def quarantine_body(
     prefix: int,
     keep: timedelta,
     now: datetime,
+    kind: str = "webhook",
+    headers: dict[str, str] | None = None,
 ) -> None:
-    """Keep `reason` and at most `prefix` bytes of `body`, with its size and hash."""
+    """Keep `reason` and at most `prefix` bytes of `body`, with its size and hash.
+
+    `kind` (webhook, item, record) and the replayable `headers` let a retry parse it again.
+    """
     text, truncated = _prefix(body, prefix)
     conn.execute(insert(quarantine).values(
-        tenant=tenant, channel=channel, received_at=now,
+        tenant=tenant, channel=channel, received_at=now, kind=kind, headers=headers,
         delivery_id=None if delivery_id is None else safe_text(delivery_id, 512),
         reason=safe_text(reason, 2000), body=text, body_size=len(body),
         body_sha256=hashlib.sha256(body).hexdigest(), body_truncated=truncated,
@@ -83,10 +88,11 @@ def quarantine_body(
     _purge_now_and_then(conn, keep, now)
 
 
-def quarantine_item(conn: Connection, *, item: Any, **kwargs: Any) -> None:
-    """Quarantine one JSON item of a batch (re-encoded: its original bytes are not separable)."""
+def quarantine_item(conn: Connection, *, item: Any, kind: str = "item", **kwargs: Any) -> None:
+    """Quarantine one JSON item of a batch or one record of a poll page (re-encoded: its
+    original bytes are not separable)."""
     body = json.dumps(item, default=repr, ensure_ascii=True).encode()
-    quarantine_body(conn, body=body, **kwargs)
+    quarantine_body(conn, body=body, kind=kind, **kwargs)
 
 
 def _purge_now_and_then(conn: Connection, keep: timedelta, now: datetime) -> None:

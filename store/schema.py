@@ -25,9 +25,9 @@ from sqlalchemy import (
 )
 
 __all__ = [
-    "achievement_versions", "deliveries", "event_queue", "events", "feed", "grants", "identities",
-    "metadata", "parked", "parked_keys", "persons", "progress", "quarantine", "shard_state",
-    "webhook_log", "webhook_rejections",
+    "achievement_versions", "connector_health", "connector_incidents", "deliveries", "event_queue",
+    "events", "feed", "grants", "identities", "metadata", "parked", "parked_keys", "persons",
+    "poll_cursors", "progress", "quarantine", "shard_state", "webhook_log", "webhook_rejections",
 ]
 
 metadata = MetaData()
@@ -92,6 +92,14 @@ quarantine = Table(
     Column("body_size", BigInteger),  # bytes of the whole original body (0003)
     Column("body_sha256", String(64)),  # of the whole original body: compare without keeping it
     Column("body_truncated", Boolean),  # True when `body` is only the prefix
+    # 0004: what `accolade quarantine retry` needs. `kind` is webhook (a verified delivery:
+    # `headers` keeps the ones its parser reads, never a signature or token), item (one item
+    # of a batch) or record (one record of a poll page); `retried_at`/`retry_outcome` say what
+    # the last retry did.
+    Column("kind", String(16)),
+    Column("headers", JSON),
+    Column("retried_at", DateTime(timezone=True)),
+    Column("retry_outcome", Text),
 )
 Index("ix_quarantine_received", quarantine.c.received_at)
 
@@ -126,6 +134,63 @@ webhook_rejections = Table(
     Column("sample_delivery_id", String(512)),
     Column("sample_at", DateTime(timezone=True)),
 )
+
+# --- connectors: poll cursors, health, incidents (migration 0004) ---
+
+# The cursor of record of a polling connector. It lives in the event log's database and is
+# advanced in the transaction that appends its page's events (store.cursors).
+poll_cursors = Table(
+    "poll_cursors",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("connector", String(64), primary_key=True),
+    Column("position", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Per connector instance: counters flushed from memory every few seconds (added, never one
+# row per request), the last event, poll cycles and the last error.
+connector_health = Table(
+    "connector_health",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("connector", String(64), primary_key=True),
+    Column("received", BigInteger, nullable=False, default=0),
+    Column("accepted", BigInteger, nullable=False, default=0),
+    Column("duplicate", BigInteger, nullable=False, default=0),
+    Column("ignored", BigInteger, nullable=False, default=0),
+    Column("quarantined", BigInteger, nullable=False, default=0),
+    Column("rejected", BigInteger, nullable=False, default=0),
+    Column("last_event_at", DateTime(timezone=True)),
+    Column("poll_cycles", BigInteger, nullable=False, default=0),
+    Column("last_poll_at", DateTime(timezone=True)),
+    Column("last_poll_pages", Integer),
+    Column("last_poll_events", Integer),
+    Column("failures_in_row", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime(timezone=True)),
+    Column("last_error_permanent", Boolean),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# An alarm's life: opened once (an `accolade.connector.<kind>` event and one admin message),
+# resolved once (`accolade.connector.resolved` and one message). At most one open row per
+# (tenant, connector, kind).
+connector_incidents = Table(
+    "connector_incidents",
+    metadata,
+    Column("id", _Seq, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # silent | failing | drift
+    Column("detail", Text, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("notified_open_at", DateTime(timezone=True)),
+    Column("notified_resolved_at", DateTime(timezone=True)),
+)
+Index("ix_incidents_open", connector_incidents.c.tenant, connector_incidents.c.connector,
+      connector_incidents.c.kind, connector_incidents.c.resolved_at)
 
 persons = Table(
     "persons",

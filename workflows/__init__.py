@@ -6,7 +6,10 @@ client, vendor SDK or database driver.
 
 from workflows.delivery import DeliverGrantWorkflow
 from workflows.evaluator import EvaluatorWorkflow, evaluator_id
+from workflows.poller import PollWorkflow, poller_id
 
-WORKFLOWS = (EvaluatorWorkflow, DeliverGrantWorkflow)
+WORKFLOWS = (EvaluatorWorkflow, DeliverGrantWorkflow, PollWorkflow)
 
-__all__ = ["WORKFLOWS", "DeliverGrantWorkflow", "EvaluatorWorkflow", "evaluator_id"]
+__all__ = [
+    "WORKFLOWS", "DeliverGrantWorkflow", "EvaluatorWorkflow", "PollWorkflow", "evaluator_id", "poller_id",
+]

@@ -19,8 +19,8 @@ from temporalio.exceptions import ApplicationError
 import activities.evaluation
 from activities.contracts import EvaluateShardInput
 from activities.evaluation import EvaluationActivities
-from api.ingest import ingest_batch
 from identity.sync import sync_people
+from intake.ingest import ingest_batch
 from store.eventlog import shard_of
 from store.schema import event_queue, grants, progress, shard_state
 from tests.factories import make_config

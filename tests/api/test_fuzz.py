@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from api import create_app
-from api.ingest import INTERNAL_ERROR
 from identity.sync import sync_people
+from intake.ingest import INTERNAL_ERROR
 from store.schema import quarantine
 from tests.factories import API_KEY, FIXTURES, make_config, signed_headers
 

@@ -31,11 +31,10 @@ from sqlalchemy import Engine, create_engine, insert
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import create_app
-from api.rejections import RejectionCounter
 from connectors.base import hmac_sha256_hex
 from connectors.github import MAPPED_EVENTS
 from identity.sync import sync_people
-from store.group_commit import GroupCommit
+from intake.context import Intake
 from store.schema import deliveries, feed, grants
 from tests.factories import API_KEY, SECRET, make_config
 
@@ -122,8 +121,7 @@ def fresh_store(engine: Engine) -> Iterator[Engine]:
     _seed_a_delivered_grant(engine)
     # everything create_app binds to its engine, bound to the fresh one
     APP.state.engine = engine
-    APP.state.group_commit = GroupCommit(engine)
-    APP.state.rejections = RejectionCounter(engine)
+    APP.state.intake = Intake(CONFIG, engine)
     yield engine
 
 
@@ -183,7 +181,8 @@ def test_the_spec_documents_bodies_security_and_every_status() -> None:
     assert statuses == {
         "/healthz": {"get": ["200", "503"]},
         "/v1/events": {"post": ["200", "400", "401", "413", "415", "422"]},
-        "/webhooks/{connector_id}": {"post": ["200", "400", "401", "404", "413", "422"]},
+        "/webhooks/{connector_id}": {"post": ["200", "400", "401", "404", "405", "413", "422", "503"],
+                                     "get": ["200", "400", "401", "404", "405", "503"]},
         "/v1/persons/{identity}": {"get": ["200", "400", "401", "404", "409"]},
         "/v1/persons/{identity}/feed": {"get": ["200", "400", "401", "404", "409"]},
         "/v1/deliveries": {"get": ["200", "401", "422"]},

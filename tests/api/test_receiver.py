@@ -103,7 +103,7 @@ def test_a_flood_of_unsigned_requests_adds_counts_not_rows(
         headers = signed_headers(GREEN_RUN, "workflow_run", f"f-{n}", secret="forged")
         assert client.post("/webhooks/github", content=GREEN_RUN, headers=headers).status_code == 401
     client.post("/webhooks/github", content=b"{}", headers={"x-github-event": "ping"})
-    client.app.state.rejections.flush()  # what the receiver does on shutdown
+    client.app.state.intake.rejections.flush()  # what the receiver does on shutdown
     with engine.connect() as conn:
         rows = {r.reason: (r.count, r.sample_delivery_id) for r in conn.execute(select(webhook_rejections))}
     assert rows == {"signature mismatch": (300, "f-299"),

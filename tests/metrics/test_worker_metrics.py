@@ -19,9 +19,9 @@ from temporalio.testing import ActivityEnvironment
 from activities.contracts import DeliverInput, EvaluateShardInput, MarkFailedInput
 from activities.delivery import DeliveryActivities
 from activities.evaluation import EvaluationActivities
-from api.ingest import ingest_batch
 from config import parse_config
 from identity.sync import sync_people
+from intake.ingest import ingest_batch
 from metrics import worker_registry
 from store.eventlog import shard_of
 from store.schema import grants

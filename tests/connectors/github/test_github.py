@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from pydantic import SecretStr
 
 from connectors import get_connector
 from connectors.base import (
@@ -19,11 +20,12 @@ from connectors.base import (
     WebhookRequest,
     hmac_sha256_hex,
 )
-from connectors.github import CONNECTOR, MAPPED_EVENTS, GitHubWebhook
+from connectors.github import CONNECTOR, MAPPED_EVENTS, GitHubSettings, GitHubWebhook
 from rules.events import CloudEvent
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRET = "It's a Secret to Everybody"
+SETTINGS = GitHubSettings(id="github", vendor="github", secret=SECRET)
 SOURCE = "/accolade/demo/github"
 DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 ALL_FIXTURES = sorted(FIXTURES.rglob("*.json"))
@@ -98,7 +100,7 @@ def test_registered_as_github_vendor() -> None:
 
 
 def test_verify_accepts_the_signed_raw_body() -> None:
-    CONNECTOR.verify(fixture_request("workflow_run/01-completed.json"), secret=SECRET)
+    CONNECTOR.verify(fixture_request("workflow_run/01-completed.json"), SETTINGS)
 
 
 def test_verify_accepts_upper_case_hex() -> None:
@@ -106,13 +108,13 @@ def test_verify_accepts_upper_case_hex() -> None:
     header = req.header("X-Hub-Signature-256")
     assert header is not None
     upper = WebhookRequest(req.body, {**req.headers, "x-hub-signature-256": header.upper()})
-    CONNECTOR.verify(upper, secret=SECRET)
+    CONNECTOR.verify(upper, SETTINGS)
 
 
 def test_verify_rejects_wrong_secret_without_leaking() -> None:
     req = fixture_request("workflow_run/01-completed.json", secret="not the secret")
     with pytest.raises(VerificationError) as info:
-        CONNECTOR.verify(req, secret=SECRET)
+        CONNECTOR.verify(req, SETTINGS)
     reason = info.value.reason
     assert reason == "signature mismatch"
     assert SECRET not in reason
@@ -124,14 +126,14 @@ def test_verify_rejects_tampered_body() -> None:
     req = fixture_request("workflow_run/01-completed.json")
     tampered = WebhookRequest(req.body.replace(b'"success"', b'"failure"'), req.headers)
     with pytest.raises(VerificationError, match="signature mismatch"):
-        CONNECTOR.verify(tampered, secret=SECRET)
+        CONNECTOR.verify(tampered, SETTINGS)
 
 
 def test_verify_rejects_missing_signature() -> None:
     req = fixture_request("ping/00-noaction.json")
     headers = {k: v for k, v in req.headers.items() if k != "x-hub-signature-256"}
     with pytest.raises(VerificationError, match="missing X-Hub-Signature-256"):
-        CONNECTOR.verify(WebhookRequest(req.body, headers), secret=SECRET)
+        CONNECTOR.verify(WebhookRequest(req.body, headers), SETTINGS)
 
 
 def test_verify_refuses_legacy_sha1_signature() -> None:
@@ -139,7 +141,7 @@ def test_verify_refuses_legacy_sha1_signature() -> None:
     headers = {k: v for k, v in req.headers.items() if k != "x-hub-signature-256"}
     headers["X-Hub-Signature"] = "sha1=7d38cdd689735b008b3c702edd92eea23791c5f6"
     with pytest.raises(VerificationError, match="SHA-1 X-Hub-Signature is not accepted"):
-        CONNECTOR.verify(WebhookRequest(req.body, headers), secret=SECRET)
+        CONNECTOR.verify(WebhookRequest(req.body, headers), SETTINGS)
 
 
 @pytest.mark.parametrize(
@@ -160,7 +162,7 @@ def test_verify_rejects_malformed_signature(header: str) -> None:
     req = fixture_request("ping/00-noaction.json")
     bad = WebhookRequest(req.body, {**req.headers, "x-hub-signature-256": header})
     with pytest.raises(VerificationError, match="malformed X-Hub-Signature-256") as info:
-        CONNECTOR.verify(bad, secret=SECRET)
+        CONNECTOR.verify(bad, SETTINGS)
     assert SECRET not in info.value.reason
     assert hmac_sha256_hex(SECRET, req.body) not in info.value.reason
 
@@ -168,7 +170,7 @@ def test_verify_rejects_malformed_signature(header: str) -> None:
 def test_verify_refuses_an_empty_secret() -> None:
     req = fixture_request("ping/00-noaction.json", secret="")
     with pytest.raises(VerificationError, match="no webhook secret"):
-        CONNECTOR.verify(req, secret="")
+        CONNECTOR.verify(req, GitHubSettings.model_construct(id="github", vendor="github", secret=SecretStr("")))
 
 
 def test_delivery_id_is_the_header_verbatim() -> None:
@@ -383,7 +385,7 @@ def test_form_encoded_delivery_is_read() -> None:
     raw = (FIXTURES / "workflow_run/01-completed.json").read_bytes()
     form = urlencode({"payload": raw.decode()}).encode()
     req = request("workflow_run", form, extra={"Content-Type": "application/x-www-form-urlencoded"})
-    CONNECTOR.verify(req, secret=SECRET)
+    CONNECTOR.verify(req, SETTINGS)
     assert only_event(parse(req)).data["outcome"] == "success"
 
 
@@ -543,7 +545,7 @@ def test_enterprise_server_delivery_maps_the_same() -> None:
             "X-GitHub-Enterprise-Version": "3.14.0",
         },
     )
-    CONNECTOR.verify(ghes, secret=SECRET)
+    CONNECTOR.verify(ghes, SETTINGS)
     event = only_event(parse(ghes))
     assert (event.type, event.time, event.id, event.subject) == (
         dotcom.type,
