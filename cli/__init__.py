@@ -17,7 +17,7 @@ __all__ = ["app"]
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Accolade achievement hub.")
 app.command()(migrate)
 config_app = typer.Typer(no_args_is_help=True, help="Check the configuration file.")
-connectors_app = typer.Typer(no_args_is_help=True, help="Work with connectors offline.")
+connectors_app = typer.Typer(no_args_is_help=True, help="Connectors: parse payloads, poll now, status.")
 app.add_typer(config_app, name="config")
 app.add_typer(connectors_app, name="connectors")
 person_app = typer.Typer(no_args_is_help=True, help="People: progress, grants, evidence.")
@@ -92,6 +92,17 @@ def _published_version_problems(path: str) -> list[str]:
         engine.dispose()
     loaded = load_with_lines(FsPath(path).read_text())
     return [ConfigIssue(loaded.line_of(p), p, m).render(path) for p, m in issues]
+
+
+@connectors_app.command("poll-now")
+def connectors_poll_now(
+    connector: Annotated[str, typer.Argument(help="connector id, e.g. jira")],
+    config: ConfigOpt = None,
+) -> None:
+    """Ask a polling connector to poll now instead of at its next interval."""
+    from cli.poll import poll_now
+
+    poll_now(connector, config)
 
 
 @connectors_app.command("parse")
