@@ -14,7 +14,7 @@ current details say the cursor, the last cycle's pages and events, and the last 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -71,7 +71,7 @@ class PollWorkflow:
                 workflow.set_current_details("paused: the connector is disabled or does not poll")
                 return "paused"
             failures, every = 0, result.every_seconds
-            details = (f"cursor {result.cursor or 'not set'}; last cycle {result.pages} page(s), "
+            details = (f"cursor {_with_age(result.cursor)}; last cycle {result.pages} page(s), "
                        f"{result.records} record(s), {result.accepted} new event(s), "
                        f"{result.quarantined} quarantined; last error: none")
         workflow.set_current_details(details)
@@ -88,6 +88,13 @@ class PollWorkflow:
             await workflow.wait_condition(lambda: self._poked, timeout=wait)
         except TimeoutError:
             pass
+
+
+def _with_age(cursor: str | None) -> str:
+    if cursor is None:
+        return "not set"
+    age = workflow.now() - datetime.fromisoformat(cursor)
+    return f"{cursor} (age {int(age.total_seconds())} s at the end of the cycle)"
 
 
 def _reason(exc: ActivityError) -> str:
