@@ -110,11 +110,13 @@ def connectors_parse(
     connector: Annotated[str, typer.Argument(help="vendor slug, e.g. github")],
     file: Annotated[str, typer.Argument(help="payload file (JSON)")],
     header: Annotated[list[str] | None, typer.Option("--header", "-H", help="'Name: value'")] = None,
+    event: Annotated[str | None, typer.Option(
+        "--event", help="vendor event, e.g. 'Pipeline Hook'; default: -H, else the file's folder")] = None,
 ) -> None:
     """Print the canonical events a vendor payload maps to, as JSON lines."""
     from cli.parse import parse_file
 
-    raise SystemExit(parse_file(connector, file, header or []))
+    raise SystemExit(parse_file(connector, file, header or [], event=event))
 
 
 @app.command()

@@ -220,3 +220,50 @@ def test_settings_refuse_unknown_fields_and_keep_secrets_secret(connector: Any) 
     assert named <= secrets, f"{connector.vendor}: not SecretStr: {sorted(named - secrets)}"
     if isinstance(connector, WebhookConnector):
         assert secrets, f"{connector.vendor}: nothing authenticates its webhooks"
+
+
+# --- `accolade connectors parse` reads every webhook connector's payloads ---
+
+
+def _first_mapped(connector: WebhookConnector) -> tuple[str, Path]:
+    for event in connector.mapped_events:
+        for path in _fixtures(connector, event):
+            try:
+                if _parse(connector, event, path.read_bytes()).events:
+                    return event, path
+            except PayloadError:
+                continue
+    raise AssertionError(f"{connector.vendor}: no fixture maps to an event")
+
+
+@pytest.mark.parametrize("connector", WEBHOOKS, ids=lambda c: c.vendor)
+def test_connectors_parse_prints_the_events_of_a_real_payload(connector: WebhookConnector) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    event, path = _first_mapped(connector)
+    expected = [e.to_json_dict() for e in _parse(connector, event, path.read_bytes()).events]
+    for extra in (["--event", event], []):  # without --event: the fixture's folder names it
+        done = CliRunner().invoke(app, ["connectors", "parse", connector.vendor, str(path), *extra])
+        assert done.exit_code == 0, done.output
+        printed = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [(e["id"], e["type"]) for e in printed] == [(e["id"], e["type"]) for e in expected]
+        assert all(e["source"] == f"/accolade/local/{connector.vendor}" for e in printed)
+
+
+@pytest.mark.parametrize("connector", [c for c in WEBHOOKS if c.event_header], ids=lambda c: c.vendor)
+def test_connectors_parse_asks_for_the_event_it_cannot_tell(connector: WebhookConnector, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    event, path = _first_mapped(connector)
+    loose = tmp_path / "payload.json"
+    loose.write_bytes(path.read_bytes())
+    done = CliRunner().invoke(app, ["connectors", "parse", connector.vendor, str(loose)])
+    assert done.exit_code == 2 and done.stdout == ""
+    assert "--event" in done.stderr and "Traceback" not in done.stderr
+    named = CliRunner().invoke(app, ["connectors", "parse", connector.vendor, str(loose),
+                                     "-H", f"{connector.event_header}: {event}"])
+    assert named.exit_code == 0 and named.stdout.strip()
