@@ -81,6 +81,42 @@ def test_registered_as_gitlab_vendor_with_a_required_token() -> None:
     assert TOKEN not in repr(SETTINGS)
 
 
+@pytest.mark.parametrize(("entry", "problem"), [
+    ("{id: gitlab, vendor: gitlab}", "a.yaml:6: tenants[0].connectors[0].token: Field required"),
+    ("{id: gitlab, vendor: gitlab, token: plain}",
+     "a.yaml:6: tenants[0].connectors[0].token: secrets may only be ${ENV} references"),
+    ('{id: gitlab, vendor: gitlab, token: "${T:-t}", secret: "${S:-s}"}',
+     "a.yaml:6: tenants[0].connectors[0].secret: Extra inputs are not permitted"),
+])
+def test_config_check_names_the_line_and_field_of_a_bad_gitlab_entry(entry: str, problem: str) -> None:
+    from config import ConfigError, parse_config
+
+    text = f"""store: {{url: "sqlite:///x.db"}}
+tenants:
+  - id: demo
+    api_keys: ["${{K:-k}}"]
+    connectors:
+      - {entry}
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, file="a.yaml", env={})
+    assert str(caught.value).startswith(problem)
+
+
+def test_demo_default_token_is_a_reference_with_a_default() -> None:
+    from config import parse_config
+
+    text = """store: {url: "sqlite:///x.db"}
+tenants:
+  - id: demo
+    api_keys: ["${K:-k}"]
+    connectors:
+      - {id: gitlab, vendor: gitlab, token: "${GITLAB_WEBHOOK_TOKEN:-demo-gitlab-token}"}
+"""
+    [settings] = parse_config(text, file="a.yaml", env={}).tenants[0].connectors
+    assert isinstance(settings, GitLabSettings) and settings.token.get_secret_value() == "demo-gitlab-token"
+
+
 def test_verify_accepts_the_configured_token() -> None:
     CONNECTOR.verify(request("push_hook/00-push.json"), SETTINGS)
 
