@@ -30,7 +30,7 @@ import hmac
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NamedTuple, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qs
 
 from pydantic import (
@@ -53,7 +53,11 @@ from connectors.base import (
     WebhookRequest,
     hmac_sha256_hex,
 )
-from rules.events import CloudEvent
+from connectors.mapping import Draft as _Draft
+from connectors.mapping import as_utc as _as_utc
+from connectors.mapping import first_error as _first_error
+from connectors.mapping import short as _short
+from connectors.mapping import to_event as _event
 
 __all__ = ["CONNECTOR", "MAPPED_EVENTS", "SYSTEM", "GitHubSettings", "GitHubWebhook"]
 
@@ -78,15 +82,6 @@ class GitHubSettings(ConnectorSettings):
 
 
 # --- vendor payload models: only the fields read, all optional, unknown fields ignored ---
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("out of range when converted to UTC") from None
 
 
 def _object_id(value: object) -> object:
@@ -194,29 +189,9 @@ class Payload(_Model):
         return self.repository.full_name if self.repository else None
 
 
-class _Draft(NamedTuple):  # a mapped event before `id` and `source` are stamped on it
-    type: str
-    stable_id: str
-    time: datetime
-    actor: dict[str, str]
-    subject: str | None
-    data: dict[str, Any]
-
-
 # --- small helpers ---
 
 T = TypeVar("T")
-
-
-def _short(value: object, limit: int = 64) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(part) for part in err["loc"]) or "body"
-    return _short(f"{loc}: {str(err['msg']).removeprefix('Value error, ')}", 200)
 
 
 def _load(body: dict[str, Any], *objects: str) -> Payload:
@@ -423,23 +398,6 @@ _HANDLERS: dict[str, Callable[[dict[str, Any]], _Draft | ParseResult]] = {
     "ping": _ping,
 }
 MAPPED_EVENTS: tuple[str, ...] = tuple(name for name in _HANDLERS if name != "ping")
-
-
-def _event(draft: _Draft, *, source: str, delivery_id: str | None) -> CloudEvent:
-    data = {"actor": draft.actor, **{k: v for k, v in draft.data.items() if v is not None}}
-    delivery = {"accoladedelivery": delivery_id} if delivery_id else {}
-    try:
-        return CloudEvent(
-            id=draft.stable_id,
-            source=source,
-            type=draft.type,
-            time=draft.time,
-            subject=draft.subject or None,
-            data=data,
-            **delivery,
-        )
-    except ValidationError as exc:
-        raise PayloadError(f"cannot build event: {_first_error(exc)}") from None
 
 
 class GitHubWebhook(WebhookConnector):

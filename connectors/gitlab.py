@@ -37,8 +37,8 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NamedTuple, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -60,7 +60,7 @@ from connectors.base import (
     WebhookConnector,
     WebhookRequest,
 )
-from rules.events import CloudEvent
+from connectors.mapping import Draft, as_utc, first_error, short, to_event
 
 __all__ = ["CONNECTOR", "MAPPED_EVENTS", "SYSTEM", "GitLabSettings", "GitLabWebhook"]
 
@@ -109,20 +109,13 @@ def _gitlab_time(value: object) -> object:
     return f"{date}T{clock}{zone}"
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    try:
-        return None if value is None else value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("out of range when converted to UTC") from None
-
-
 def _int_id(value: object) -> int | None:
     if value is None or type(value) is int:
         return value
     raise ValueError("an id must be an integer")
 
 
-Time = Annotated[datetime | None, BeforeValidator(_gitlab_time), AfterValidator(_as_utc)]
+Time = Annotated[datetime | None, BeforeValidator(_gitlab_time), AfterValidator(as_utc)]
 Id = Annotated[int | None, PlainValidator(_int_id)]
 
 
@@ -212,21 +205,11 @@ class DeploymentHook(_Hook):
     deployable_url: str | None = None
 
 
-class _Draft(NamedTuple):  # a mapped event before `id` and `source` are stamped on it
-    type: str
-    stable_id: str
-    time: datetime
-    actor: dict[str, str]
-    subject: str
-    data: dict[str, Any]
-
-
 # --- small helpers ---
 
 
-def _short(value: object, limit: int = 64) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+T = TypeVar("T")
+H = TypeVar("H", bound=_Hook)
 
 
 def _load(body: dict[str, Any], model: type[H]) -> H:
@@ -234,13 +217,7 @@ def _load(body: dict[str, Any], model: type[H]) -> H:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(part) for part in err["loc"]) or "body"
-        raise PayloadError(_short(f"{loc}: {str(err['msg']).removeprefix('Value error, ')}", 200)) from None
-
-
-T = TypeVar("T")
-H = TypeVar("H", bound=_Hook)
+        raise PayloadError(first_error(exc)) from None
 
 
 def _need(field: str, value: T | None) -> T:
@@ -250,7 +227,7 @@ def _need(field: str, value: T | None) -> T:
 
 
 def _word(value: str | None) -> str:
-    return _short(value.lower()) if value else "(none)"
+    return short(value.lower()) if value else "(none)"
 
 
 def _identity(user: User | None) -> dict[str, str] | None:
@@ -274,13 +251,13 @@ def _subject(path: str | None, kind: str, number: object) -> str:
 # --- one handler per mapped header event ---
 
 
-def _pipeline(p: PipelineHook) -> _Draft | ParseResult:
+def _pipeline(p: PipelineHook) -> Draft | ParseResult:
     attrs = _need("object_attributes", p.object_attributes)
     status = _word(_need("object_attributes.status", attrs.status))
     if status not in _PIPELINE_DONE:
         return ParseResult(ignored=f"pipeline status {status} is not mapped (success, failed)")
     pipeline_id = _need("object_attributes.id", attrs.id)
-    return _Draft(
+    return Draft(
         type="ci.pipeline.completed",
         stable_id=f"pipeline:{pipeline_id}:{status}",
         time=_need("object_attributes.finished_at", attrs.finished_at or attrs.created_at),
@@ -291,7 +268,7 @@ def _pipeline(p: PipelineHook) -> _Draft | ParseResult:
     )
 
 
-def _merge_request(p: MergeRequestHook) -> _Draft | ParseResult:
+def _merge_request(p: MergeRequestHook) -> Draft | ParseResult:
     attrs = _need("object_attributes", p.object_attributes)
     if (action := _word(attrs.action)) != "merge":
         return ParseResult(ignored=f"merge_request action {action} is not mapped")
@@ -300,7 +277,7 @@ def _merge_request(p: MergeRequestHook) -> _Draft | ParseResult:
     actor = {"system": SYSTEM, "id": str(author)}
     if p.user is not None and p.user.id == author and p.user.username:
         actor["login"] = p.user.username
-    return _Draft(
+    return Draft(
         type="code.change.merged",
         stable_id=f"merge_request:{mr_id}:merged",
         time=_need("object_attributes.updated_at", attrs.updated_at),
@@ -312,12 +289,12 @@ def _merge_request(p: MergeRequestHook) -> _Draft | ParseResult:
     )
 
 
-def _deployment(p: DeploymentHook) -> _Draft | ParseResult:
+def _deployment(p: DeploymentHook) -> Draft | ParseResult:
     status = _word(_need("status", p.status))
     if status not in _DEPLOY_DONE:
         return ParseResult(ignored=f"deployment status {status} is not mapped (success, failed, canceled)")
     deployment_id = _need("deployment_id", p.deployment_id)
-    return _Draft(
+    return Draft(
         type="deploy.completed",
         stable_id=f"deployment:{deployment_id}:{status}",
         time=_need("status_changed_at", p.status_changed_at),
@@ -329,7 +306,7 @@ def _deployment(p: DeploymentHook) -> _Draft | ParseResult:
     )
 
 
-def _issue(p: IssueHook) -> _Draft | ParseResult:
+def _issue(p: IssueHook) -> Draft | ParseResult:
     attrs = _need("object_attributes", p.object_attributes)
     if (action := _word(attrs.action)) != "close":
         return ParseResult(ignored=f"issue action {action} is not mapped")
@@ -337,7 +314,7 @@ def _issue(p: IssueHook) -> _Draft | ParseResult:
     time = _need("object_attributes.closed_at", attrs.closed_at or attrs.updated_at)
     number = attrs.iid or issue_id
     ticket = f"{p.path}#{attrs.iid}" if p.path and attrs.iid else str(issue_id)
-    return _Draft(
+    return Draft(
         type="ticket.resolved",
         stable_id=f"issue:{issue_id}:closed:{time:%Y-%m-%dT%H:%M:%SZ}",
         time=time,
@@ -351,7 +328,7 @@ def _issue(p: IssueHook) -> _Draft | ParseResult:
 
 
 # header event → (handler, the payload model it reads)
-_HANDLERS: dict[str, tuple[Callable[[Any], _Draft | ParseResult], type[_Hook]]] = {
+_HANDLERS: dict[str, tuple[Callable[[Any], Draft | ParseResult], type[_Hook]]] = {
     "Pipeline Hook": (_pipeline, PipelineHook),
     "Merge Request Hook": (_merge_request, MergeRequestHook),
     "Deployment Hook": (_deployment, DeploymentHook),
@@ -359,16 +336,6 @@ _HANDLERS: dict[str, tuple[Callable[[Any], _Draft | ParseResult], type[_Hook]]] 
     "Confidential Issue Hook": (_issue, IssueHook),
 }
 MAPPED_EVENTS: tuple[str, ...] = tuple(_HANDLERS)
-
-
-def _event(draft: _Draft, *, source: str, delivery_id: str | None) -> CloudEvent:
-    data = {"actor": draft.actor, **{k: v for k, v in draft.data.items() if v is not None}}
-    delivery = {"accoladedelivery": delivery_id} if delivery_id else {}
-    try:
-        return CloudEvent(id=draft.stable_id, source=source, type=draft.type, time=draft.time,
-                          subject=draft.subject, data=data, **delivery)
-    except ValidationError as exc:
-        raise PayloadError(f"cannot build event: {_short(exc.errors()[0]['msg'], 200)}") from None
 
 
 def _body(request: WebhookRequest) -> dict[str, Any]:
@@ -421,9 +388,9 @@ class GitLabWebhook(WebhookConnector):
         body = _body(request)
         found = _HANDLERS.get(event)
         if found is None:
-            result = ParseResult(ignored=f"event {_short(event)} is not mapped")
-        elif isinstance(mapped := found[0](_load(body, found[1])), _Draft):
-            made = _event(mapped, source=source, delivery_id=self.delivery_id(request))
+            result = ParseResult(ignored=f"event {short(event)} is not mapped")
+        elif isinstance(mapped := found[0](_load(body, found[1])), Draft):
+            made = to_event(mapped, source=source, delivery_id=self.delivery_id(request))
             result = ParseResult(events=[made])
         else:
             result = mapped
