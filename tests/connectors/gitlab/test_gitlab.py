@@ -381,3 +381,21 @@ def test_receiver_stores_a_gitlab_pipeline_once_and_refuses_a_wrong_token(
     assert [(r.event_id, r.type, r.body["accoladedelivery"]) for r in rows] == [
         ("pipeline:31:success", "ci.pipeline.completed", "u-0")]
     assert (queued, quarantined) == (1, 0)  # gitlab:id=42 is linked to demo-1: routed, not parked
+
+
+def test_receiver_quarantines_an_unusable_gitlab_delivery_without_its_token(
+    client: TestClient, engine: Engine
+) -> None:
+    from store.schema import events, quarantine
+
+    body = (FIXTURES / "deployment_hook" / "01-deployment-success-debian.json").read_bytes()
+    answer = client.post("/webhooks/gitlab", content=body,
+                         headers=headers("Deployment Hook", idempotency="idem-q"))
+    assert answer.status_code == 422 and "deployment_id is missing" in answer.text
+    with engine.connect() as conn:
+        row = conn.execute(select(quarantine)).one()
+        stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
+    assert (row.channel, row.delivery_id, row.reason, stored) == (
+        "gitlab", "idem-q", "deployment_id is missing", 0)
+    assert {k.lower() for k in row.headers} >= {"x-gitlab-event"}
+    assert TOKEN not in json.dumps(row.headers) and "x-gitlab-token" not in {k.lower() for k in row.headers}
