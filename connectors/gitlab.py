@@ -28,7 +28,9 @@ stable across GitLab's retries, else ``X-Gitlab-Event-UUID``) is kept as ``accol
 (success, failed → failure, canceled → cancelled); GitLab's own word stays in ``status``.
 Identities are ``gitlab`` ids (numeric user id) with the username as ``login``; GitLab
 redacts emails as ``[REDACTED]``, so only a value that looks like an address becomes
-``email``. GitLab times come as ``2016-08-12 15:23:28 UTC``, ``… +0200`` or ISO 8601; a time
+``email``. A merge's time is ``updated_at`` (the hook has no merge time). A deployment hook
+from a GitLab too old to send ``deployment_id`` is a 422: its job id is another fact and never
+stands in. GitLab times come as ``2016-08-12 15:23:28 UTC``, ``… +0200`` or ISO 8601; a time
 without a zone is UTC.
 """
 
@@ -372,7 +374,8 @@ class GitLabWebhook(WebhookConnector):
         header = request.header(_TOKEN_HEADER)
         if header is None:
             raise VerificationError(f"missing {_TOKEN_HEADER} header")
-        if not hmac.compare_digest(header.encode("utf-8", "surrogatepass"), token.encode()):
+        given, expected = (text.encode("utf-8", "surrogatepass") for text in (header, token))
+        if not hmac.compare_digest(given, expected):
             raise VerificationError("token mismatch")
 
     def parse(self, request: WebhookRequest, *, source: str) -> ParseResult:
