@@ -256,8 +256,11 @@ def quarantine_retry(
 ) -> None:
     """Parse kept bodies again with the current code and store what now parses (once).
 
-    Exit 0 when every chosen item was stored, a duplicate or ignored; 1 when some still fail
-    or were refused (a body cut by the size cap, a connector gone); 2 on usage errors.
+    Exit 0 when every chosen item was stored, a duplicate or ignored.
+
+    Exit 1 when some still fail or were refused (a body cut by the size cap, a connector gone).
+
+    Exit 2 on usage errors.
     """
     from cli.quarantine import retry
 
