@@ -207,15 +207,20 @@ def shards(as_json: JsonOpt = False, config: ConfigOpt = None, tenant: TenantOpt
 @quarantine_app.command("list")
 def quarantine_list(
     limit: Annotated[int, typer.Option("--limit", help="newest N items")] = 50,
+    connector: Annotated[str | None, typer.Option(
+        "--connector", help="one connector's items (api: the batch API)")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="also items a retry resolved")] = False,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     tenant: TenantOpt = None,
 ) -> None:
-    """Quarantined items, newest first: where from, why, and whether the size cap cut them."""
+    """Quarantined items, newest first: where from, kind, why, whether the size cap cut them,
+    and what the last retry did."""
     from cli.quarantine import list_items
 
     _, cfg = load(config)
-    list_items(cfg, pick_tenant(cfg, tenant), limit=limit, as_json=as_json)
+    list_items(cfg, pick_tenant(cfg, tenant), limit=limit, as_json=as_json, connector=connector,
+               everything=everything)
 
 
 @quarantine_app.command("show")
@@ -239,6 +244,34 @@ def quarantine_purge(config: ConfigOpt = None) -> None:
 
     _, cfg = load(config)
     purge(cfg)
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    item: Annotated[int | None, typer.Argument(help="item number from `quarantine list`")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="every unresolved item")] = False,
+    connector: Annotated[str | None, typer.Option(
+        "--connector", help="with --all: one connector's items")] = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Parse kept bodies again with the current code and store what now parses (once).
+
+    Exit 0 when every chosen item was stored, a duplicate or ignored.
+
+    Exit 1 when some still fail or were refused (a body cut by the size cap, a connector gone).
+
+    Exit 2 on usage errors.
+    """
+    from cli.quarantine import retry
+
+    if (item is None) == (not everything):
+        die("pass an item number or --all, not both")
+    if connector is not None and item is not None:
+        die("--connector narrows --all; leave it out with an item number")
+    _, cfg = load(config)
+    raise SystemExit(retry(cfg, pick_tenant(cfg, tenant), item, connector=connector, as_json=as_json))
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m cli`
