@@ -46,7 +46,7 @@ from activities.contracts import (
 from activities.liveness import WORKFLOW_TASK_TIMEOUT
 from config.models import Config, ConnectorSettings, TenantSettings
 from intake.alarms import DriftWindow as Window
-from intake.alarms import Health, judge
+from intake.alarms import Health, judge, poll_settings_of
 from intake.ingest import append_validated
 from rules.events import CloudEvent, connector_source
 from store import read_only
@@ -117,7 +117,7 @@ class WatchActivities:
         first_seen = state.first_seen.setdefault(settings.id, now)
         carried = state.windows.get(settings.id)
         verdicts, window = judge(
-            settings, health, first_seen=first_seen,
+            settings, health, poll=poll_settings_of(settings), first_seen=first_seen,
             window=None if carried is None else Window(**carried.model_dump()),
             drift_open="drift" in mine, now=now)
         state.windows[settings.id] = DriftWindow(**asdict(window))

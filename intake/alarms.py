@@ -166,9 +166,11 @@ def _silent(settings: ConnectorSettings, since: datetime | None, now: datetime) 
     return f"no event for {quiet} (expected within {format_duration(limit)})"
 
 
-def connector_status(settings: ConnectorSettings, health: Health, *, cursor: datetime | None,
-                     incidents: Sequence[OpenIncident], now: datetime) -> ConnectorStatus:
-    poll = poll_settings_of(settings) if settings.enabled else None
+def connector_status(settings: ConnectorSettings, health: Health, *, poll: PollSettings | None,
+                     cursor: datetime | None, incidents: Sequence[OpenIncident],
+                     now: datetime) -> ConnectorStatus:
+    """`poll`: the instance's `poll:` block when it polls (`poll_settings_of`), else None."""
+    poll = poll if settings.enabled else None
     cursor = _utc(cursor)
     state, why = _state(settings, poll, health, incidents, now)
     return ConnectorStatus(
@@ -206,7 +208,8 @@ def read_statuses(conn: Connection, tenant: TenantSettings, *, now: datetime) ->
     positions = cursors(conn, tenant.id)
     incidents = open_incidents(conn, tenant.id)
     return [connector_status(
-        settings, Health.of(rows.get(settings.id)), cursor=positions.get(settings.id),
+        settings, Health.of(rows.get(settings.id)), poll=poll_settings_of(settings),
+        cursor=positions.get(settings.id),
         incidents=[OpenIncident(id=i.id, kind=i.kind, detail=i.detail, opened_at=i.opened_at)
                    for i in incidents if i.connector == settings.id],
         now=now) for settings in tenant.connectors]
@@ -232,11 +235,10 @@ class Verdict:
     detail: str
 
 
-def judge(settings: ConnectorSettings, health: Health, *, first_seen: datetime,
-          window: DriftWindow | None, drift_open: bool,
+def judge(settings: ConnectorSettings, health: Health, *, poll: PollSettings | None,
+          first_seen: datetime, window: DriftWindow | None, drift_open: bool,
           now: datetime) -> tuple[list[Verdict], DriftWindow]:
     """This round's verdicts for an enabled connector, and the drift window to carry on."""
-    poll = poll_settings_of(settings)
     failing = _failing(poll, health)
     silent = _silent(settings, health.last_event_at or first_seen, now)
     drift, window = _drift(health, window, drift_open=drift_open)
