@@ -151,7 +151,7 @@ class WatchActivities:
         else:
             text = (f"connector {incident.connector}: {incident.kind} alarm resolved "
                     f"(opened {incident.opened_at:%Y-%m-%d %H:%M:%S} UTC)")
-        line = f"[accolade] ALERT {tenant.id}: {text} [incident {incident.id}]"
+        line = f"[accolade:alert] {tenant.id}: {text} [incident {incident.id}]"
         channel = tenant.channel(tenant.admin_channel) if tenant.admin_channel else None
         if channel is not None and channel.kind == "console":
             print(line, file=self.console, flush=True)

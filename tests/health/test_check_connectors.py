@@ -77,7 +77,7 @@ def test_silence_opens_once_is_told_once_and_resolves_once(watch: Watch) -> None
     first = watch.check()
     assert (first.opened, first.notified) == (["github:silent"], 1)
     [line] = watch.lines()
-    assert line.startswith("[accolade] ALERT demo: connector github is silent: no event for 2m")
+    assert line.startswith("[accolade:alert] demo: connector github is silent: no event for 2m")
     retried = watch.check(first.state.model_copy())  # the same round again, as a retry would
     assert (retried.opened, retried.notified, len(watch.lines())) == ([], 0, 1)
     [(event_id, kind, source)] = watch.stored()

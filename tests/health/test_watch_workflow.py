@@ -80,7 +80,7 @@ async def test_a_silent_connector_alerts_once_and_resolves_when_an_event_arrives
             await asyncio.sleep(1.0)  # more rounds: still one incident, one event, one message
             assert _alarm_events(engine) == ["accolade.connector.silent"]
             [alert] = console.getvalue().splitlines()
-            assert alert.startswith("[accolade] ALERT demo: connector github is silent: no event for")
+            assert alert.startswith("[accolade:alert] demo: connector github is silent: no event for")
 
             receiver = create_app(config, engine)
             body = _green_run_now()
