@@ -102,6 +102,8 @@ class WatchActivities:
         for settings in enabled.values():
             mine = {i.kind: i for i in incidents if i.connector == settings.id}
             opening += self._verdicts(settings, Health.of(rows.get(settings.id)), mine, state, resolving, now)
+        if not opening and not resolving:
+            return  # the usual round: no write transaction at all
         with self.engine.begin() as conn:
             for connector, kind, detail in opening:
                 if open_incident(conn, tenant.id, connector, kind, detail, now=now) is not None:
