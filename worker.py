@@ -2,7 +2,8 @@
 
 Builds the clients (database, Temporal), registers the workflows and activities, applies the
 config's people (releasing parked events), wakes every evaluator once, starts the poller of
-every enabled polling connector, and runs until SIGINT/SIGTERM.
+every enabled polling connector and the connector watcher of every tenant, and runs until
+SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from activities.evaluation import EvaluationActivities
 from activities.liveness import HEARTBEAT_THROTTLE, STICKY_TIMEOUT
 from activities.polling import PollingActivities
 from activities.temporal_client import EvaluatorNotifier, connect, start_pollers, wake_evaluators
+from activities.watch import WatchActivities, start_watchers
 from config import Config, load_config
 from identity.sync import sync_people
 from intake.context import Intake
@@ -38,19 +40,22 @@ log = logging.getLogger("accolade.worker")
 
 def build_worker(client: Client, config: Config, engine: Engine, *, task_queue: str | None = None,
                  executor: ThreadPoolExecutor, intake: Intake | None = None,
-                 poll_clients: dict[str, Any] | None = None) -> Worker:
+                 poll_clients: dict[str, Any] | None = None, console: Any = None) -> Worker:
     """`intake` carries the notifier pollers wake evaluators with (none: the evaluators'
-    timer finds polled events); `poll_clients` injects vendor clients by connector id."""
+    timer finds polled events); `poll_clients` injects vendor clients by connector id;
+    `console` is where console admin alerts go (default stdout)."""
     queue = task_queue or config.temporal.task_queue
     evaluation = EvaluationActivities(engine, config, client, queue)
     delivery = DeliveryActivities(engine, config)
     polling = PollingActivities(intake or Intake(config, engine), poll_clients or {})
+    watch = WatchActivities(engine, config, console=console)
     return Worker(
         client,
         task_queue=queue,
         workflows=list(WORKFLOWS),
         activities=[evaluation.evaluate_shard, evaluation.dispatch_grants,
-                    delivery.deliver, delivery.mark_failed, polling.poll_connector],
+                    delivery.deliver, delivery.mark_failed, polling.poll_connector,
+                    watch.check_connectors],
         activity_executor=executor,
         max_concurrent_activities=8,
         # A killed worker's cached workflows move to another worker in seconds, and
@@ -117,6 +122,7 @@ async def _wake_all(client: Client, config: Config, stop: asyncio.Event) -> None
         for tenant in config.tenants:
             await wake_evaluators(client, config, tenant.id, range(tenant.shards))
             await start_pollers(client, config, tenant.id)
+        await start_watchers(client, config)
     except RPCError:
         if not stop.is_set():
             raise

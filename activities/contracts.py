@@ -7,6 +7,8 @@ names, logins or emails: Temporal histories cannot be erased.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 __all__ = [
@@ -15,7 +17,10 @@ __all__ = [
     "DeliverInput",
     "DeliverResult",
     "DispatchInput",
+    "CheckConnectorsInput",
+    "CheckConnectorsResult",
     "DispatchResult",
+    "DriftWindow",
     "EvaluateShardInput",
     "EvaluateShardResult",
     "EvaluatorInput",
@@ -24,6 +29,8 @@ __all__ = [
     "PollCycleInput",
     "PollCycleResult",
     "PollerInput",
+    "WatchInput",
+    "WatchState",
 ]
 
 
@@ -121,3 +128,43 @@ class PollCycleResult(BaseModel):
     quarantined: int = 0
     cursor: str | None = None
     every_seconds: float = 300.0
+
+
+class DriftWindow(BaseModel):
+    """A connector's counters at the watcher's last round, and the quarantined share of its
+    last window with enough payloads to judge (`intake.alarms`). Counters only."""
+
+    received: int
+    quarantined: int
+    base_share: float | None = None
+
+
+class WatchState(BaseModel):
+    """What the watcher carries across rounds and continue-as-new, per connector id."""
+
+    first_seen: dict[str, datetime] = Field(default_factory=dict)
+    windows: dict[str, DriftWindow] = Field(default_factory=dict)
+
+
+class WatchInput(BaseModel):
+    """A `ConnectorWatchWorkflow` run, id `watch/<tenant>`."""
+
+    tenant: str
+    every_seconds: float = Field(default=60.0, gt=0)
+    rounds_per_run: int = Field(default=100, ge=1)
+    state: WatchState = Field(default_factory=WatchState)
+    rounds: int = 0  # carried across continue-as-new, for the details
+
+
+class CheckConnectorsInput(BaseModel):
+    tenant: str
+    state: WatchState = Field(default_factory=WatchState)
+
+
+class CheckConnectorsResult(BaseModel):
+    """`opened`/`resolved`/`notified` name incidents as `<connector>:<kind>` (ids only)."""
+
+    state: WatchState
+    opened: list[str] = Field(default_factory=list)
+    resolved: list[str] = Field(default_factory=list)
+    notified: int = 0

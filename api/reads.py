@@ -1,4 +1,4 @@
-"""The read API: a person's progress, grants with evidence, deliveries, and feed.
+"""The read API: a person's progress, grants with evidence, deliveries, feed; shards and connectors.
 
 Every route takes the tenant's bearer key and answers only about that tenant: another
 tenant's person is a 404, as if it did not exist.
@@ -6,6 +6,7 @@ tenant's person is a 404, as if it did not exist.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -16,6 +17,7 @@ from api.auth import require_tenant
 from api.spec import ErrorDetail, bearer_responses
 from config.models import TenantSettings
 from identity import AmbiguousIdentity, UnknownIdentity, find_person, parse_identity_ref
+from intake.alarms import ConnectorStatus, read_statuses
 from store.reads import delivery_rows, feed_rows, person_view, shard_lag
 
 __all__ = ["router"]
@@ -169,5 +171,23 @@ async def get_shards(request: Request, tenant: Tenant) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         with request.app.state.engine.connect() as conn:
             return {"shards": shard_lag(conn, tenant.id, tenant.shards)}
+
+    return await run_in_threadpool(read)
+
+
+class Connectors(_Row):
+    tenant: str
+    connectors: list[ConnectorStatus]
+
+
+@router.get("/connectors", response_model=Connectors)
+async def get_connectors(request: Request, tenant: Tenant) -> dict[str, Any]:
+    """Per connector instance: counters, last event, poll cycles, cursor and its age, last
+    error, open incidents, and a state (healthy, silent, failing or paused)."""
+
+    def read() -> dict[str, Any]:
+        with request.app.state.engine.connect() as conn:
+            rows = read_statuses(conn, tenant, now=datetime.now(UTC))
+            return {"tenant": tenant.id, "connectors": rows}
 
     return await run_in_threadpool(read)

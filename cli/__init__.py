@@ -119,6 +119,20 @@ def connectors_parse(
     raise SystemExit(parse_file(connector, file, header or [], event=event))
 
 
+@connectors_app.command("status")
+def connectors_status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Per connector: counters, last event, poll cycles, cursor age, last error, and a state
+    (healthy, silent, failing or paused)."""
+    from cli.connectors import show_status
+
+    _, cfg = load(config)
+    show_status(cfg, pick_tenant(cfg, tenant), as_json=as_json)
+
+
 @app.command()
 def emit(
     event_type: Annotated[str, typer.Argument(metavar="TYPE", help="e.g. deploy.completed")],

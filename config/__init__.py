@@ -182,6 +182,11 @@ def _cross_references(config: Config, loaded: Loaded) -> list[ConfigIssue]:
                     known = ", ".join(sorted(channel_ids)) or "none declared"
                     message = f"unknown channel {channel!r} (channels: {known})"
                     issues.append(ConfigIssue(loaded.line_of(path), path, message))
+        if tenant.admin_channel is not None and tenant.admin_channel not in channel_ids:
+            path = ("tenants", t, "admin_channel")
+            known = ", ".join(sorted(channel_ids)) or "none declared"
+            message = f"unknown channel {tenant.admin_channel!r} (channels: {known})"
+            issues.append(ConfigIssue(loaded.line_of(path), path, message))
         issues += _duplicate_keys(tenant, t, loaded)
     issues += _unique_in_file(config, loaded)
     issues += _keys_stay_in_their_tenant(config, loaded)

@@ -153,6 +153,8 @@ class TenantSettings(_Strict):
     channels: list[ChannelSettings] = Field(default_factory=list)
     people: list[PersonSettings] = Field(default_factory=list)
     achievements: list[AchievementSpec] = Field(default_factory=list)
+    admin_channel: str | None = Field(
+        default=None, description="the channel connector alerts go to (a declared channel id)")
 
     @field_validator("time_zone")
     @classmethod

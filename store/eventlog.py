@@ -12,6 +12,11 @@ Connector events stored before that rule have the vendor's delivery id as their 
 delivery id now travels in the `accoladedelivery` extension, so an append also counts a
 connector event as a duplicate when a row of its source has its delivery id as `id`: a
 redelivery of an old delivery does not count again.
+
+System events. The hub's own events about itself (`accolade.connector.*`, appended by the
+connector watcher) have the actor `{"system": "accolade", "id": "connector:<id>"}`, which no
+person is linked to. They are stored in the log and neither queued nor parked: nobody earns
+anything from them, and a parked row would wait forever for a link that never comes.
 """
 
 from __future__ import annotations
@@ -32,11 +37,15 @@ __all__ = [
     "AppendResult",
     "QueuedEvent",
     "Route",
+    "SYSTEM_ACTOR",
     "append_events",
     "complete",
+    "is_system_event",
     "read_batch",
     "shard_of",
 ]
+
+SYSTEM_ACTOR = "accolade"
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,14 @@ class QueuedEvent:
     event: CloudEvent
 
 
+
+
+def is_system_event(event: CloudEvent) -> bool:
+    """The hub's own event: a reserved source, an `accolade.` type and the system actor (no
+    connector or API client can produce all three: the API refuses the reserved source and
+    connectors emit vendor-neutral types)."""
+    return (event.source.startswith(RESERVED_SOURCE_PREFIX) and event.type.startswith("accolade.")
+            and event.actor.system == SYSTEM_ACTOR)
 
 
 def shard_of(person_id: str, shards: int) -> int:
@@ -162,6 +179,8 @@ def _route_new_rows(
         seq = inserted.pop((event.source, event.id), None)
         if seq is None:
             results.append(AppendResult(seq=None))
+        elif route is None and is_system_event(event):
+            results.append(AppendResult(seq=seq))  # stored; nothing to evaluate or wait for
         elif route is None:
             park(conn, tenant, seq, event, now=now)
             results.append(AppendResult(seq=seq, parked=True))

@@ -7,9 +7,11 @@ client, vendor SDK or database driver.
 from workflows.delivery import DeliverGrantWorkflow
 from workflows.evaluator import EvaluatorWorkflow, evaluator_id
 from workflows.poller import PollWorkflow, poller_id
+from workflows.watch import ConnectorWatchWorkflow, watcher_id
 
-WORKFLOWS = (EvaluatorWorkflow, DeliverGrantWorkflow, PollWorkflow)
+WORKFLOWS = (EvaluatorWorkflow, DeliverGrantWorkflow, PollWorkflow, ConnectorWatchWorkflow)
 
 __all__ = [
-    "WORKFLOWS", "DeliverGrantWorkflow", "EvaluatorWorkflow", "PollWorkflow", "evaluator_id", "poller_id",
+    "WORKFLOWS", "ConnectorWatchWorkflow", "DeliverGrantWorkflow", "EvaluatorWorkflow", "PollWorkflow",
+    "evaluator_id", "poller_id", "watcher_id",
 ]
