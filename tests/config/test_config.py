@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -172,16 +173,22 @@ def test_one_tenant_may_share_a_webhook_secret_between_its_connectors() -> None:
     assert len(parse_config(text, file="acc.yaml", env={"ACME_KEY": "k"}).tenants[0].connectors) == 2
 
 
+# every `${NAME:-demo-…}` of the demo config: a published default that must warn
+DEMO_VARIABLES = sorted(set(re.findall(r"\$\{(\w+):-demo-", EXAMPLE.read_text())))
+
+
 def test_demo_default_warnings_name_line_field_and_variable_not_the_secret(tmp_path: Path) -> None:
     warnings = demo_default_warnings(EXAMPLE, env={})
-    assert warnings == [
+    assert warnings[:2] == [
         f"{EXAMPLE}:16: tenants[0].api_keys[0]: warning: the demo default of ${{ACCOLADE_API_KEY}} "
         "is in effect; export ACCOLADE_API_KEY with your own secret",
         f"{EXAMPLE}:18: tenants[0].connectors[0].secret: warning: the demo default of "
         "${GITHUB_WEBHOOK_SECRET} is in effect; export GITHUB_WEBHOOK_SECRET with your own secret",
     ]
+    assert len(warnings) == len(DEMO_VARIABLES)  # one per demo default, each naming its variable
+    assert all(any(f"export {v} " in w for w in warnings) for v in DEMO_VARIABLES)
     assert "demo-key" not in "".join(warnings) and "demo-secret" not in "".join(warnings)
-    exported = {"ACCOLADE_API_KEY": "mine", "GITHUB_WEBHOOK_SECRET": "mine-too"}
+    exported = {v: f"mine-{n}" for n, v in enumerate(DEMO_VARIABLES)}
     assert demo_default_warnings(EXAMPLE, env=exported) == []
 
 
@@ -225,7 +232,7 @@ def test_config_check_cli_ok_on_example_warns_about_demo_defaults() -> None:
 
 
 def test_config_check_cli_is_quiet_when_the_secrets_are_exported() -> None:
-    env = _cli_env(ACCOLADE_API_KEY="k-1", GITHUB_WEBHOOK_SECRET="s-1")
+    env = _cli_env(**{v: f"mine-{n}" for n, v in enumerate(DEMO_VARIABLES)})
     done = subprocess.run(
         [sys.executable, "-m", "cli", "config", "check", str(EXAMPLE)],
         capture_output=True, text=True, env=env, check=False,

@@ -46,12 +46,12 @@ from worker import build_worker
 from workflows.poller import poller_id
 
 pytestmark = pytest.mark.temporal
-T0 = datetime.now(UTC) - timedelta(minutes=5)
+T0 = datetime.now(UTC) - timedelta(minutes=5)  # records are T0 + a few minutes: inside the 1 h overlap
 
 
 class ListSettings(ConnectorSettings):
     vendor: Literal["listvendor"]  # type: ignore[assignment]
-    poll: PollSettings = PollSettings(every=timedelta(seconds=1), overlap=timedelta(minutes=1),
+    poll: PollSettings = PollSettings(every=timedelta(seconds=1), overlap=timedelta(hours=1),
                                       since=T0 - timedelta(minutes=1), page_size=2)
 
 
