@@ -16,7 +16,7 @@ nothing in the connector (Jira's documentation for each point is cited beside th
 3. Every write is stamped 09:00 of a base date. Real Jira stamps the time of the write
    (`updated`, changelog `created`; "Get issue",
    https://docs.atlassian.com/software/jira/docs/api/REST/8.20.8/#api/2/issue-getIssue).
-   `_Store` stamps writes with the current UTC time, to the second.
+   `_Store` stamps writes with the current UTC time, to the millisecond.
 4. Resolving records only a `status` item. Real Jira records the `resolution` change in the same
    history as the status ("changelog ... histories[].items", same page; webhook payloads of a
    resolve carry both items, see tests/connectors/jira/fixtures/jira_issue_updated/).
@@ -47,7 +47,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,16 @@ def _now() -> datetime:
 
 
 def _clock() -> str:
-    return _now().strftime("%H:%M:%S")
+    return _now().strftime("%H:%M:%S.%f")[:-3]
+
+
+def _jira_time(day: Any, clock: str | None = None) -> str | None:
+    """jira820's `serialize.dt`, to the millisecond as real Jira (`2026-11-30T19:50:01.123+0000`)."""
+    if day is None or isinstance(day, str):
+        return day
+    clock = clock or "09:00"
+    clock = clock if clock.count(":") == 2 else clock + ":00"
+    return f"{day.isoformat()}T{clock if '.' in clock else clock + '.000'}+0000"
 
 
 def _store_class() -> type:
@@ -145,9 +154,7 @@ def _store_class() -> type:
 
 
 def _timestamp(it: dict[str, Any]) -> datetime:
-    day, clock = it["updated"], it.get("tupdated") or "09:00"
-    clock = clock if clock.count(":") == 2 else clock + ":00"
-    return datetime.fromisoformat(f"{day.isoformat()}T{clock}+00:00")
+    return datetime.strptime(str(_jira_time(it["updated"], it.get("tupdated"))), "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
 def _split_epoch(jql: str) -> tuple[str, list[tuple[str, datetime]]]:
@@ -173,7 +180,7 @@ def _search_route(app: Any) -> None:
         issues = [store.issues[k] for k in keys]
         issues = [it for it in issues if all(_holds(_timestamp(it), op, b) for op, b in bounds)]
         by_updated = re.fullmatch(r"(?i)updated(\s+asc|\s+desc)?\s*", order.group(1)) if order else None
-        if by_updated:  # to the second, as real Jira orders
+        if by_updated:  # to the millisecond, as real Jira orders
             issues.sort(key=_timestamp, reverse=(by_updated.group(1) or "").strip().lower() == "desc")
         start, size = int(query.get("startAt", 0)), int(query.get("maxResults", 50))
         fields = ",".join(query.getlist("fields"))
@@ -226,8 +233,11 @@ def _basic_user(headers: dict[bytes, bytes]) -> str | None:
 
 def make_app() -> Any:
     """jira820's app (config from JIRA820_* variables) with the five gaps closed."""
+    from jira820 import serialize
     from jira820.config import load_config
     from jira820.server import make_app as jira820_app
+
+    serialize.dt = _jira_time  # writes carry milliseconds now; jira820 formats HH:MM[:SS] only
 
     app = jira820_app(store=_store_class()(load_config()))
     _search_route(app)
@@ -258,6 +268,12 @@ class JiraStandin:
                 self.process.wait()
 
 
+def _seed_date() -> str:
+    """Yesterday: jira820 seeds its issues up to the end of its base date, so with today some
+    would be "updated" later today, in the future; real Jira has no such issues."""
+    return (_now() - timedelta(days=1)).date().isoformat()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -283,7 +299,7 @@ def start_jira_standin(tmp_path: Path, *, project_key: str = PROJECT_KEY, timeou
     port = _free_port()
     log = tmp_path / f"jira-standin-{port}.log"
     env = {**os.environ, "JIRA820_PORT": str(port), "JIRA820_HOST": "127.0.0.1",
-           "JIRA820_PROJECT_KEY": project_key}
+           "JIRA820_PROJECT_KEY": project_key, "JIRA820_DATE": _seed_date()}
     env.pop("JIRA820_PERSIST", None)
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, __file__, "--port", str(port)], env=env,
@@ -315,6 +331,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
     os.environ.setdefault("JIRA820_PROJECT_KEY", PROJECT_KEY)
+    os.environ.setdefault("JIRA820_DATE", _seed_date())
     os.environ["JIRA820_PORT"] = str(args.port)
     import uvicorn
 
