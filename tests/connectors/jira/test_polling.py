@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from connectors.base import Cursor, Page, Permanent, RecordResult, Retryable, hmac_sha256_hex
+from connectors.base import Cursor, Page, RecordResult, Retryable, hmac_sha256_hex
 from connectors.jira import CONNECTOR, JiraSettings
 from connectors.jira.polling import search_jql
 from connectors.jira.webhook import parse_body
