@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from connectors.base import ConnectorSettings, PollSettings
 
@@ -27,7 +27,7 @@ class JiraSettings(ConnectorSettings):
                                      "as an ${ENV} reference; empty refuses webhooks")
     url: str = Field(default="", description="base URL of Jira Cloud or Data Center; empty = polling off")
     user: str = Field(default="", description="the account polling (Cloud: its email)")
-    token: SecretStr | None = Field(default=None,
+    token: SecretStr | None = Field(default=None, validate_default=True,
                                     description="API token (Cloud) or password/PAT (Data Center)")
     jql: str = Field(default="",
                      description="filter of the issues polled; empty = every project the user sees")
@@ -48,8 +48,9 @@ class JiraSettings(ConnectorSettings):
             raise ValueError("leave out ORDER BY: the poller orders by updated itself")
         return jql.strip()
 
-    @model_validator(mode="after")
-    def _token_when_polling(self) -> JiraSettings:
-        if self.url and (self.token is None or not self.token.get_secret_value()):
+    @field_validator("token", mode="after")
+    @classmethod
+    def _token_when_polling(cls, token: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("url") and (token is None or not token.get_secret_value()):
             raise ValueError("url is set but token is empty: polling needs an API token")
-        return self
+        return token

@@ -79,6 +79,54 @@ def test_settings_refuse_what_cannot_poll(fields: dict[str, Any], problem: str) 
     assert problem in str(caught.value)
 
 
+DEMO_ENTRY = """      - id: jira
+        vendor: jira
+        secret: "${JIRA_WEBHOOK_SECRET:-demo-jira-secret}"
+        url: "${JIRA_URL:-}"
+        user: "${JIRA_USER:-}"
+        token: "${JIRA_TOKEN:-}"
+"""
+
+
+def _config(entry: str, env: dict[str, str]) -> Any:
+    from config import parse_config
+
+    text = f"""store: {{url: "sqlite:///x.db"}}
+tenants:
+  - id: demo
+    api_keys: ["${{K:-k}}"]
+    connectors:
+{entry}"""
+    return parse_config(text, file="a.yaml", env=env)
+
+
+def test_the_demo_entry_takes_webhooks_and_polls_only_once_its_url_is_set() -> None:
+    [off] = _config(DEMO_ENTRY, {}).tenants[0].connectors
+    assert isinstance(off, JiraSettings) and not CONNECTOR.polls(off)
+    assert off.secret is not None and off.secret.get_secret_value() == "demo-jira-secret"
+    [on] = _config(DEMO_ENTRY, {"JIRA_URL": "https://acme.atlassian.net", "JIRA_USER": "bot@acme.example",
+                                "JIRA_TOKEN": "t"}).tenants[0].connectors
+    assert CONNECTOR.polls(on) and on.user == "bot@acme.example"
+
+
+@pytest.mark.parametrize(("env", "entry", "problem"), [
+    ({"JIRA_URL": "https://acme.atlassian.net"}, DEMO_ENTRY,
+     "a.yaml:11: tenants[0].connectors[0].token: url is set but token is empty: polling needs an API token"),
+    ({}, "      - {id: jira, vendor: jira, secret: plain}\n",
+     "a.yaml:6: tenants[0].connectors[0].secret: secrets may only be ${ENV} references"),
+    ({}, "      - {id: jira, vendor: jira, jql: 'project = A ORDER BY key'}\n",
+     "a.yaml:6: tenants[0].connectors[0].jql: leave out ORDER BY"),
+])
+def test_config_check_names_the_line_and_field_of_a_bad_jira_entry(
+    env: dict[str, str], entry: str, problem: str
+) -> None:
+    from config import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        _config(entry, env)
+    assert str(caught.value).startswith(problem)
+
+
 # --- verification ---
 
 
