@@ -19,8 +19,6 @@ history id are the same record (``tests/connectors/jira`` checks it against the 
 
 from __future__ import annotations
 
-import hmac
-import re
 from typing import Any
 
 from connectors.base import (
@@ -31,10 +29,9 @@ from connectors.base import (
     PollingConnector,
     PollSettings,
     RecordResult,
-    VerificationError,
     WebhookConnector,
     WebhookRequest,
-    hmac_sha256_hex,
+    verify_sha256_signature,
 )
 from connectors.jira import polling, records, webhook
 from connectors.jira.mapping import SYSTEM
@@ -44,7 +41,6 @@ __all__ = ["CONNECTOR", "SYSTEM", "JiraConnector", "JiraSettings"]
 
 _SIGNATURE_HEADER = "X-Hub-Signature"
 _DELIVERY_HEADER = "X-Atlassian-Webhook-Identifier"
-_SIGNATURE_RE = re.compile(r"sha256=([0-9a-f]{64})")
 
 
 class JiraConnector(WebhookConnector, PollingConnector):
@@ -72,16 +68,7 @@ class JiraConnector(WebhookConnector, PollingConnector):
         The reason never contains the secret or a digest.
         """
         secret = settings.secret.get_secret_value() if settings.secret else ""
-        if not secret:
-            raise VerificationError("no webhook secret configured")
-        header = request.header(_SIGNATURE_HEADER)
-        if header is None:
-            raise VerificationError(f"missing {_SIGNATURE_HEADER} header")
-        match = _SIGNATURE_RE.fullmatch(header.strip().lower())
-        if match is None:
-            raise VerificationError(f"malformed {_SIGNATURE_HEADER} header, expected sha256=<hex>")
-        if not hmac.compare_digest(match.group(1), hmac_sha256_hex(secret, request.body)):
-            raise VerificationError("signature mismatch")
+        verify_sha256_signature(request, secret, header=_SIGNATURE_HEADER)
 
     def parse(self, request: WebhookRequest, *, source: str) -> ParseResult:
         """Map one verified delivery.
