@@ -417,7 +417,7 @@ class GitHubWebhook(WebhookConnector):
 
         The reason never contains the secret or a digest.
         """
-        legacy = request.header("X-Hub-Signature") is not None
+        legacy = bool(request.header("X-Hub-Signature"))
         hint = " (SHA-1 X-Hub-Signature is not accepted)" if legacy else ""
         verify_sha256_signature(request, settings.secret.get_secret_value(), header=_SIGNATURE_HEADER,
                                 missing_hint=hint)
