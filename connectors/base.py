@@ -63,6 +63,7 @@ __all__ = [
     "hmac_sha256_hex",
     "parse_checked",
     "secret_fields",
+    "verify_sha256_signature",
 ]
 
 CONNECTOR_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -266,6 +267,27 @@ def fixture_folder(event: str) -> str:
 
 def hmac_sha256_hex(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+_SHA256_SIGNATURE = re.compile(r"sha256=([0-9a-f]{64})")
+
+
+def verify_sha256_signature(
+    request: WebhookRequest, secret: str, *, header: str, missing_hint: str = ""
+) -> None:
+    """Raise VerificationError unless `header` is `sha256=<hex>`, the HMAC-SHA256 of the raw body
+    with `secret` (GitHub's and Jira's scheme), compared in constant time. No secret configured
+    refuses every request. Reasons never contain the secret or a digest."""
+    if not secret:
+        raise VerificationError("no webhook secret configured")
+    value = request.header(header)
+    if value is None:
+        raise VerificationError(f"missing {header} header{missing_hint}")
+    match = _SHA256_SIGNATURE.fullmatch(value.strip().lower())
+    if match is None:
+        raise VerificationError(f"malformed {header} header, expected sha256=<hex>")
+    if not hmac.compare_digest(match.group(1), hmac_sha256_hex(secret, request.body)):
+        raise VerificationError("signature mismatch")
 
 
 def _short(text: str, limit: int = 200) -> str:

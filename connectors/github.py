@@ -26,8 +26,6 @@ type) are read from their ``payload`` field.
 
 from __future__ import annotations
 
-import hmac
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -48,10 +46,9 @@ from connectors.base import (
     ConnectorSettings,
     ParseResult,
     PayloadError,
-    VerificationError,
     WebhookConnector,
     WebhookRequest,
-    hmac_sha256_hex,
+    verify_sha256_signature,
 )
 from connectors.mapping import Draft as _Draft
 from connectors.mapping import as_utc as _as_utc
@@ -63,7 +60,6 @@ __all__ = ["CONNECTOR", "MAPPED_EVENTS", "SYSTEM", "GitHubSettings", "GitHubWebh
 
 SYSTEM = "github"
 _SIGNATURE_HEADER = "X-Hub-Signature-256"
-_SIGNATURE_RE = re.compile(r"sha256=([0-9a-f]{64})")
 _DEPLOY_DONE = frozenset({"success", "failure", "error"})
 
 
@@ -421,19 +417,10 @@ class GitHubWebhook(WebhookConnector):
 
         The reason never contains the secret or a digest.
         """
-        secret = settings.secret.get_secret_value()
-        if not secret:
-            raise VerificationError("no webhook secret configured")
-        header = request.header(_SIGNATURE_HEADER)
-        if header is None:
-            legacy = " (SHA-1 X-Hub-Signature is not accepted)"
-            hint = legacy if request.header("X-Hub-Signature") else ""
-            raise VerificationError(f"missing {_SIGNATURE_HEADER} header{hint}")
-        match = _SIGNATURE_RE.fullmatch(header.strip().lower())
-        if match is None:
-            raise VerificationError(f"malformed {_SIGNATURE_HEADER} header, expected sha256=<hex>")
-        if not hmac.compare_digest(match.group(1), hmac_sha256_hex(secret, request.body)):
-            raise VerificationError("signature mismatch")
+        legacy = bool(request.header("X-Hub-Signature"))
+        hint = " (SHA-1 X-Hub-Signature is not accepted)" if legacy else ""
+        verify_sha256_signature(request, settings.secret.get_secret_value(), header=_SIGNATURE_HEADER,
+                                missing_hint=hint)
 
     def parse(self, request: WebhookRequest, *, source: str) -> ParseResult:
         """Map one verified delivery to at most one event, or none with a reason.

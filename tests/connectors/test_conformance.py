@@ -190,8 +190,8 @@ def _junk_records(connector: PollingConnector) -> list[Any]:
         doc = json.loads(path.read_text())
         pieces = [doc, *(v for v in doc.values() if isinstance(v, dict))] if isinstance(doc, dict) else [doc]
         for piece in pieces:
-            records.extend(json.loads(body) for _, body, _ in mutations(json.dumps(piece).encode())
-                           if body.startswith(b"{"))
+            records.extend(json.loads(body) for _, body, refused in mutations(json.dumps(piece).encode())
+                           if not refused and body.startswith(b"{"))
     return records
 
 
