@@ -122,7 +122,7 @@ async def _wake_all(client: Client, config: Config, stop: asyncio.Event) -> None
         for tenant in config.tenants:
             await wake_evaluators(client, config, tenant.id, range(tenant.shards))
             await start_pollers(client, config, tenant.id)
-        await start_watchers(client, config)
+        await start_watchers(client, config, every_seconds=config.temporal.connector_watch.total_seconds())
     except RPCError:
         if not stop.is_set():
             raise

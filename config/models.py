@@ -64,6 +64,9 @@ class TemporalSettings(_Strict):
     evaluator_wake: Duration = Field(
         default=timedelta(seconds=30), ge=timedelta(seconds=1),
         description="how often an evaluator looks for work unasked: the safety net for a lost notification")
+    connector_watch: Duration = Field(
+        default=timedelta(seconds=60), ge=timedelta(seconds=1),
+        description="how often each tenant's watcher checks its connectors (silence, failing, drift)")
 
     @property
     def embedded(self) -> bool:
