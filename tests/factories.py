@@ -53,7 +53,8 @@ tenants:
   - id: other
     api_keys: ["${TEST_OTHER_KEY}"]
 """
-ENV = {"TEST_API_KEY": API_KEY, "TEST_GITHUB_SECRET": SECRET, "TEST_OTHER_KEY": "other-key"}
+ENV = {"TEST_API_KEY": API_KEY, "TEST_GITHUB_SECRET": SECRET, "TEST_OTHER_KEY": "other-key",
+       "TEST_JIRA_SECRET": "test-jira-secret", "TEST_JIRA_TOKEN": "test-jira-token"}
 
 
 def make_config(store_url: str, text: str = CONFIG_TEXT, *, extra_store: str = ""):  # noqa: ANN201 - Config

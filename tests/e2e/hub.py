@@ -76,7 +76,8 @@ def free_port() -> int:
 
 
 class Hub:
-    def __init__(self, tmp: Path, db_url: str, temporal_target: str, config_text: str = CONFIG_TEXT) -> None:
+    def __init__(self, tmp: Path, db_url: str, temporal_target: str, config_text: str = CONFIG_TEXT,
+                 *, temporal_extra: str = "") -> None:
         self.tmp = tmp
         self.port = free_port()
         self.metrics_port = free_port()  # never the default 9464: hubs and benches run side by side
@@ -87,7 +88,7 @@ class Hub:
         header = (f"api: {{listen: '127.0.0.1:{self.port}'}}\n"
                   f"metrics: {{worker_listen: '127.0.0.1:{self.metrics_port}'}}\n"
                   f"temporal: {{address: '{temporal_target}', namespace: default, "
-                  f"task_queue: {self.task_queue}, evaluator_wake: {EVALUATOR_WAKE}}}\n")
+                  f"task_queue: {self.task_queue}, evaluator_wake: {EVALUATOR_WAKE}{temporal_extra}}}\n")
         self.config_path = tmp / "accolade.yaml"
         self.config_path.write_text(header + text)
         self.config = load_config(self.config_path, env=ENV)
