@@ -31,7 +31,17 @@ log = logging.getLogger("accolade.notify")
 _SA_TENANT = SearchAttributeKey.for_keyword("AccoladeTenant")
 
 
+_USED = False
+
+
+def used() -> bool:
+    """Whether this process connected a Temporal client (the CLI then exits without teardown)."""
+    return _USED
+
+
 async def connect(config: Config) -> Client:
+    global _USED
+    _USED = True
     return await Client.connect(
         config.temporal.target(),
         namespace=config.temporal.namespace,

@@ -288,8 +288,25 @@ def quarantine_retry(
     raise SystemExit(retry(cfg, pick_tenant(cfg, tenant), item, connector=connector, as_json=as_json))
 
 
-def main() -> None:  # pragma: no cover - console entry for `python -m cli`
-    app()
+def main() -> None:  # pragma: no cover - the console entry (`accolade`, `python -m cli`)
+    """Run the command; after one that used a Temporal client, leave without interpreter
+    teardown: the SDK's Rust threads can abort a finalizing interpreter ("PyGILState_Release:
+    thread state must be current", temporalio/sdk-python#300), turning a finished command's
+    exit status into SIGABRT."""
+    try:
+        app(prog_name="accolade")
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    temporal_client = sys.modules.get("activities.temporal_client")  # imported only when used
+    if temporal_client is not None and temporal_client.used():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    raise SystemExit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

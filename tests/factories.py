@@ -53,8 +53,7 @@ tenants:
   - id: other
     api_keys: ["${TEST_OTHER_KEY}"]
 """
-ENV = {"TEST_API_KEY": API_KEY, "TEST_GITHUB_SECRET": SECRET, "TEST_OTHER_KEY": "other-key",
-       "TEST_JIRA_SECRET": "test-jira-secret", "TEST_JIRA_TOKEN": "test-jira-token"}
+ENV = {"TEST_API_KEY": API_KEY, "TEST_GITHUB_SECRET": SECRET, "TEST_OTHER_KEY": "other-key"}
 
 
 def make_config(store_url: str, text: str = CONFIG_TEXT, *, extra_store: str = ""):  # noqa: ANN201 - Config
