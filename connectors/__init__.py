@@ -12,7 +12,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
-from connectors import github, gitlab, jira
+from connectors import github, gitlab, jira, xapi
 from connectors.base import (
     Connector,
     ConnectorError,
@@ -25,8 +25,10 @@ from connectors.base import (
     WebhookRequest,
 )
 
-CONNECTORS: tuple[Connector, ...] = (github.CONNECTOR, gitlab.CONNECTOR, jira.CONNECTOR)
-_BY_VENDOR: dict[str, Connector] = {c.vendor: c for c in CONNECTORS}
+# xapi is neither shape: it is reached at /xapi/ (api.xapi), written by intake.statements.
+CONNECTORS: tuple[Connector | xapi.XapiConnector, ...] = (
+    github.CONNECTOR, gitlab.CONNECTOR, jira.CONNECTOR, xapi.CONNECTOR)
+_BY_VENDOR: dict[str, Connector | xapi.XapiConnector] = {c.vendor: c for c in CONNECTORS}
 
 # Each vendor's own settings model, told apart by `vendor` (DESIGN §8).
 ConnectorConfig = Annotated[
@@ -57,7 +59,7 @@ def vendors() -> tuple[str, ...]:
     return tuple(_BY_VENDOR)
 
 
-def get_connector(vendor: str) -> Connector:
+def get_connector(vendor: str) -> Connector | xapi.XapiConnector:
     try:
         return _BY_VENDOR[vendor]
     except KeyError:

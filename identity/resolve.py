@@ -31,6 +31,7 @@ from store.schema import events, identities, parked_keys, persons
 __all__ = [
     "AmbiguousIdentity",
     "UnknownIdentity",
+    "derived_keys",
     "find_person",
     "known_routes",
     "link_identity",
@@ -169,21 +170,39 @@ def link_identity(
     """
     now = datetime.now(UTC)
     key = stored_key(ref)
+    derived = derived_keys(key)
     if conn.dialect.name == "postgresql":
-        _lock_keys(conn, tenant, [key])
+        _lock_keys(conn, tenant, [key, *derived])
     _ensure_person(conn, tenant, person_id, now)
     current = _lookup(conn, tenant, [key]).get(key)
     if current is not None and current != person_id:
         raise ValueError(f"{ref} is already linked to person {current}")
     if current is None:
-        system, kind, value = key
-        conn.execute(
-            identities.insert().values(
-                tenant=tenant, system=system, kind=kind, value=value,
-                person_id=person_id, origin=origin, linked_at=now,
-            )
-        )
-    return _release_for_key(conn, tenant, key, shards=shards)
+        _insert_link(conn, tenant, key, person_id, origin=origin, now=now)
+    released = _release_for_key(conn, tenant, key, shards=shards)
+    for extra in derived:  # an xAPI learner known only by the hash of this address
+        if _lookup(conn, tenant, [extra]).get(extra) is None:
+            _insert_link(conn, tenant, extra, person_id, origin="derived", now=now)
+        released += _release_for_key(conn, tenant, extra, shards=shards)
+    return released
+
+
+def derived_keys(key: Key) -> list[Key]:
+    """Keys a link implies: an email's xAPI `mbox_sha1sum`, the SHA-1 of `mailto:<email>` (the
+    email is stored lower-cased, so an LMS that hashes the address as linked matches)."""
+    system, kind, value = key
+    if (system, kind) != ("email", "id"):
+        return []
+    digest = hashlib.sha1(f"mailto:{value}".encode()).hexdigest()  # noqa: S324 - xAPI's identifier
+    return [("mbox_sha1sum", "id", digest)]
+
+
+def _insert_link(conn: Connection, tenant: str, key: Key, person_id: str, *, origin: str,
+                 now: datetime) -> None:
+    system, kind, value = key
+    conn.execute(identities.insert().values(
+        tenant=tenant, system=system, kind=kind, value=value,
+        person_id=person_id, origin=origin, linked_at=now))
 
 
 def _ensure_person(conn: Connection, tenant: str, person_id: str, now: datetime) -> None:

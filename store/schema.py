@@ -28,6 +28,7 @@ __all__ = [
     "achievement_versions", "connector_health", "connector_incidents", "deliveries", "event_queue",
     "events", "feed", "grants", "identities", "metadata", "parked", "parked_keys", "persons",
     "poll_cursors", "progress", "quarantine", "shard_state", "webhook_log", "webhook_rejections",
+    "xapi_statements",
 ]
 
 metadata = MetaData()
@@ -298,3 +299,25 @@ shard_state = Table(
     Column("last_seq", BigInteger),
     Column("last_run_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- xAPI: the statements as received, for GET and for §2.3.1 conflicts (migration 0005) ---
+
+# One row per statement id per connector instance, written in the transaction that appends its
+# events (intake.statements). `digest` is `connectors.xapi.model.content_digest`; `voided` is
+# set by a voiding statement; `seq` orders the list query.
+xapi_statements = Table(
+    "xapi_statements",
+    metadata,
+    Column("seq", _Seq, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("statement_id", String(36), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("verb", String(512), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("stored", DateTime(timezone=True), nullable=False),
+    Column("voided", Boolean, nullable=False, default=False),
+    UniqueConstraint("tenant", "connector", "statement_id", name="uq_xapi_statements_id"),
+)
+Index("ix_xapi_statements_stored", xapi_statements.c.tenant, xapi_statements.c.connector,
+      xapi_statements.c.stored)
