@@ -22,6 +22,7 @@ from connectors.base import ConnectorSettings, PayloadError, WebhookRequest
 from connectors.xapi.mapping import map_statement
 from connectors.xapi.model import VOIDED, StatementRef, content_digest, parse_statement
 from rules.events import CloudEvent
+from rules.limits import problem_in
 
 __all__ = ["CONNECTOR", "VERSIONS", "Parsed", "ParsedStatement", "XapiConnector", "XapiSettings",
            "negotiate_version"]
@@ -92,6 +93,8 @@ class XapiConnector:
         statement rejects the whole body (400 naming it). Two statements of one id → 400."""
         version = negotiate_version(request.header("x-experience-api-version"))
         raw = request.json()
+        if (problem := problem_in(raw, request.limits)) is not None:  # the body is stored whole
+            raise PayloadError(problem, status=400)
         items = raw if isinstance(raw, list) else [raw]
         if not items:
             raise PayloadError("empty array of statements", status=400)

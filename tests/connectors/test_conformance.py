@@ -10,7 +10,9 @@ A new vendor gets these checks by being in `connectors.CONNECTORS` and keeping i
   absent or of a wrong type at any depth, numbers too large) raise `PayloadError`, never
   anything else, and a polling connector turns junk records into per-record errors;
 - parsing makes no network call: every socket connect raises while this module runs;
-- settings models refuse unknown fields and keep their secrets in `SecretStr`.
+- settings models refuse unknown fields and keep their secrets in `SecretStr`;
+- xAPI, reached at `/xapi/` rather than `/webhooks/<id>`, gets its own section: its statement
+  fixtures (`tests/connectors/xapi/fixtures/*/`) map or are refused with 400, and parsing is total.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 from pydantic import ValidationError
 
 from connectors import CONNECTORS
+from connectors.xapi import XapiConnector
 from connectors.base import (
     Page,
     ParseResult,
@@ -267,3 +270,47 @@ def test_connectors_parse_asks_for_the_event_it_cannot_tell(connector: WebhookCo
     named = CliRunner().invoke(app, ["connectors", "parse", connector.vendor, str(loose),
                                      "-H", f"{connector.event_header}: {event}"])
     assert named.exit_code == 0 and named.stdout.strip()
+
+
+# --- xAPI: not a webhook nor a poller (it is reached at /xapi/), so its own section ---
+
+XAPI = [c for c in CONNECTORS if isinstance(c, XapiConnector)]
+_XAPI_FIXTURES = sorted((HERE / "xapi" / "fixtures").glob("*/*.json"))
+
+
+def _parse_statements(connector: XapiConnector, body: bytes) -> list[Any]:
+    request = WebhookRequest(body=body, headers={"X-Experience-API-Version": "2.0.0"})
+    return connector.parse(request, source="/accolade/conformance/xapi").events
+
+
+def test_xapi_is_registered_and_has_fixtures() -> None:
+    assert [c.vendor for c in XAPI] == ["xapi"]
+    assert {p.parent.name for p in _XAPI_FIXTURES} >= {"adl", "spec", "moodle"}
+
+
+@pytest.mark.parametrize("path", [p for p in _XAPI_FIXTURES if p.parent.name != "fragments"],
+                         ids=lambda p: f"{p.parent.name}-{p.stem}")
+def test_xapi_fixtures_parse_to_events_or_a_400(path: Path) -> None:
+    [connector] = XAPI
+    try:
+        made = _parse_statements(connector, path.read_bytes())
+    except PayloadError as exc:
+        assert exc.status == 400 and exc.reason
+        return
+    if path.parent.name == "moodle":
+        assert made, f"{path.name} maps to no event"
+
+
+@pytest.mark.parametrize("path", [p for p in _XAPI_FIXTURES if p.parent.name in ("moodle", "spec")],
+                         ids=lambda p: f"{p.parent.name}-{p.stem}")
+def test_xapi_parsing_is_total(path: Path) -> None:
+    [connector] = XAPI
+    for name, body, refused in mutations(path.read_bytes()):
+        try:
+            made = _parse_statements(connector, body)
+        except PayloadError as exc:
+            assert exc.status in (400, 422) and exc.reason, name
+            continue
+        assert not refused or name == "array", f"{path.name} {name}: accepted a body that is not a statement"
+        for event in made:
+            json.dumps(event.to_json_dict())
