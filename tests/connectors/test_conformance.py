@@ -28,7 +28,6 @@ import pytest
 from pydantic import ValidationError
 
 from connectors import CONNECTORS
-from connectors.xapi import XapiConnector
 from connectors.base import (
     Page,
     ParseResult,
@@ -40,6 +39,7 @@ from connectors.base import (
     parse_checked,
     secret_fields,
 )
+from connectors.xapi import XapiConnector
 
 HERE = Path(__file__).parent
 WEBHOOKS = [c for c in CONNECTORS if isinstance(c, WebhookConnector)]
