@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from config.models import Config, LimitSettings, TenantSettings
 from connectors.base import PayloadError
 from connectors.xapi import VERSIONS, XapiSettings, negotiate_version
-from connectors.xapi.model import parse_timestamp
+from connectors.xapi.model import parse_agent, parse_timestamp
 from intake.context import Intake
 from intake.statements import Conflict, post_statements
 from store import read_only
@@ -40,8 +40,9 @@ from store.xapi import list_statements, read_statement
 __all__ = ["LIST_PARAMETERS", "xapi_router"]
 
 # The Statement GET parameters (xAPI Communication §2.1.3) and what the hub does with each.
-LIST_PARAMETERS = frozenset({"verb", "since", "until", "limit", "ascending", "format", "attachments"})
-UNSUPPORTED = frozenset({"agent", "activity", "registration", "related_agents", "related_activities"})
+LIST_PARAMETERS = frozenset({"agent", "verb", "activity", "registration", "since", "until", "limit",
+                             "ascending", "format", "attachments"})
+UNSUPPORTED = frozenset({"related_agents", "related_activities"})
 _SINGLE = frozenset({"statementId", "voidedStatementId", "format", "attachments"})
 MAX_LIMIT = 500
 
@@ -190,7 +191,7 @@ def _list(request: Request, tenant: TenantSettings, settings: XapiSettings) -> A
     since, until = _time(params.get("since"), "since"), _time(params.get("until"), "until")
     after = _integer(params["after"], "after") if "after" in params else None
     with read_only(request.app.state.engine) as conn:
-        rows = list_statements(conn, tenant.id, settings.id, verb=params.get("verb"), since=since,
+        rows = list_statements(conn, tenant.id, settings.id, match=_match(params), since=since,
                                until=until, ascending=ascending, limit=limit + 1, after_seq=after)
     more = ""
     if len(rows) > limit:
@@ -198,6 +199,16 @@ def _list(request: Request, tenant: TenantSettings, settings: XapiSettings) -> A
         rest = {k: v for k, v in params.items() if k != "after"}
         more = f"/xapi/statements?{urlencode({**rest, 'after': rows[-1][0]})}"
     return {"statements": [body for _, body in rows], "more": more}
+
+
+def _match(params: Any) -> dict[str, str]:
+    """The exact-match filters: `agent` as its identifier key, `registration` lower-cased."""
+    match = {name: params[name] for name in ("verb", "activity") if name in params}
+    if "registration" in params:
+        match["registration"] = params["registration"].lower()
+    if "agent" in params:
+        match["agent"] = parse_agent(params["agent"])
+    return match
 
 
 def _integer(value: str, name: str) -> int:

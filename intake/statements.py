@@ -131,8 +131,8 @@ def _write(conn: Connection, tenant: TenantSettings, connector: str, parsed: Par
 
 
 def _row(statement: ParsedStatement) -> dict[str, Any]:
-    return {"statement_id": statement.id, "digest": statement.digest,
-            "verb": statement.body["verb"]["id"][:512], "body": statement.body}
+    return {"statement_id": statement.id, "digest": statement.digest, "body": statement.body,
+            **statement.columns}
 
 
 def _void(conn: Connection, tenant: str, connector: str, statement: ParsedStatement) -> list[str]:

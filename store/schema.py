@@ -314,6 +314,9 @@ xapi_statements = Table(
     Column("statement_id", String(36), nullable=False),
     Column("digest", String(64), nullable=False),
     Column("verb", String(512), nullable=False),
+    Column("agent", String(600)),  # the actor's identifier as `agent_key` writes it
+    Column("activity", String(512)),  # the object's IRI when it is an activity
+    Column("registration", String(36)),
     Column("body", JSON, nullable=False),
     Column("stored", DateTime(timezone=True), nullable=False),
     Column("voided", Boolean, nullable=False, default=False),

@@ -97,14 +97,15 @@ def grants_citing(conn: Connection, tenant: str, statement_id: str) -> list[str]
     return sorted(r.grant_id for r in rows)
 
 
-def list_statements(conn: Connection, tenant: str, connector: str, *, verb: str | None,
+def list_statements(conn: Connection, tenant: str, connector: str, *, match: dict[str, str],
                     since: datetime | None, until: datetime | None, ascending: bool,
                     limit: int, after_seq: int | None) -> list[tuple[int, dict[str, Any]]]:
-    """Not-voided statements, oldest or newest first, as (seq, body); `after_seq` pages on."""
+    """Not-voided statements, oldest or newest first, as (seq, body); `after_seq` pages on.
+    `match`: exact values of the columns verb, agent, activity, registration."""
     t = xapi_statements.c
     query = select(t.seq, t.body).where(t.tenant == tenant, t.connector == connector, t.voided.is_(False))
-    if verb is not None:
-        query = query.where(t.verb == verb)
+    for column, value in match.items():
+        query = query.where(t[column] == value)
     if since is not None:
         query = query.where(t.stored > since)
     if until is not None:

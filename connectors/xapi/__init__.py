@@ -4,8 +4,9 @@ Not a webhook connector: it is reached at `/xapi/statements` and `/xapi/about`
 (`api.xapi`), authenticated with HTTP Basic `key` / `secret` per connector instance, and its
 statements are written by `intake.statements`. This package is the pure part: settings,
 the statement model (`model`), the mapping to canonical events (`mapping`), and
-`XapiConnector.parse`, which turns one request body into validated statements and events.
-`connectors parse xapi` and the conformance suite use the same `parse`.
+`XapiConnector.parse`, which turns one request body into validated statements and events
+(the receiver and the conformance suite both call it; `connectors parse` is for webhook
+vendors and says so for xapi).
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from pydantic import Field, SecretStr
 
 from connectors.base import ConnectorSettings, PayloadError, WebhookRequest
 from connectors.xapi.mapping import map_statement
-from connectors.xapi.model import VOIDED, StatementRef, content_digest, parse_statement
+from connectors.xapi.model import (
+    VOIDED,
+    Activity,
+    StatementRef,
+    agent_key,
+    content_digest,
+    parse_statement,
+)
 from rules.events import CloudEvent
 from rules.limits import problem_in
 
@@ -70,6 +78,7 @@ class ParsedStatement:
     events: list[CloudEvent]
     ignored: str | None
     voids: str | None
+    columns: dict[str, str | None]  # what the list query matches: verb, agent, activity, registration
 
 
 @dataclass
@@ -126,7 +135,11 @@ class XapiConnector:
         events, ignored = map_statement(statement, source=source, account_system=system, stored=stored)
         voids = statement.object.id.lower() if statement.verb.id == VOIDED and \
             isinstance(statement.object, StatementRef) else None
-        return ParsedStatement(sid, body, content_digest(raw), events, ignored, voids)
+        columns = {"verb": statement.verb.id[:512], "agent": agent_key(statement.actor),
+                   "activity": statement.object.id[:512] if isinstance(statement.object, Activity) else None,
+                   "registration": statement.context.registration.lower()
+                   if statement.context and statement.context.registration else None}
+        return ParsedStatement(sid, body, content_digest(raw), events, ignored, voids, columns)
 
 
 def _no_repeated_ids(parsed: Parsed) -> None:

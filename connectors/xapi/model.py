@@ -40,6 +40,8 @@ from connectors.errors import PayloadError
 __all__ = [
     "VOIDED",
     "Agent",
+    "agent_key",
+    "parse_agent",
     "Group",
     "Statement",
     "check_version",
@@ -339,6 +341,34 @@ def _contexts(statement: Statement) -> list[tuple[Context | None, str]]:
     if isinstance(statement.object, SubStatement):
         found.append((statement.object.context, "object.context"))
     return found
+
+
+def agent_key(agent: Agent | Group) -> str | None:
+    """An agent's (or identified group's) inverse functional identifier as one string, the
+    case-insensitive ones lower-cased: what the list query's `agent` parameter matches."""
+    if agent.mbox is not None:
+        return "mbox:" + agent.mbox.lower()
+    if agent.mbox_sha1sum is not None:
+        return "mbox_sha1sum:" + agent.mbox_sha1sum.lower()
+    if agent.openid is not None:
+        return "openid:" + agent.openid
+    if agent.account is not None:
+        return f"account:{agent.account.homePage} {agent.account.name}"[:600]
+    return None
+
+
+def parse_agent(text: str) -> str:
+    """The list query's `agent` parameter (JSON of an agent or identified group) as `agent_key`."""
+    try:
+        raw = json.loads(text)
+        agent = Group.model_validate(raw) if isinstance(raw, dict) and raw.get("objectType") == "Group" \
+            else Agent.model_validate(raw)
+    except (ValueError, ValidationError):
+        raise PayloadError("agent: not the JSON of an agent with one identifier", status=400) from None
+    key = agent_key(agent)
+    if key is None:
+        raise PayloadError("agent: an anonymous group cannot be queried", status=400)
+    return key
 
 
 # --- §2.3.1 comparison ---

@@ -221,7 +221,38 @@ def test_the_list_query_pages_with_more_and_refuses_what_it_does_not_support(cli
     assert [s["id"] for s in first["statements"]] == ids[:2] and first["more"]
     rest = client.get(first["more"], headers=HEADERS).json()
     assert [s["id"] for s in rest["statements"]] == ids[2:] and rest["more"] == ""
-    refused = client.get("/xapi/statements", params={"agent": '{"mbox": "mailto:a@example.com"}'}, headers=HEADERS)
-    assert refused.status_code == 400 and refused.json()["error"].startswith("parameter agent is not supported")
+    refused = client.get("/xapi/statements", params={"related_agents": "true"}, headers=HEADERS)
+    assert refused.status_code == 400 and refused.json()["error"].startswith("parameter related_agents is not")
     unknown = client.get("/xapi/statements", params={"colour": "red"}, headers=HEADERS)
     assert unknown.status_code == 400 and "colour" in unknown.json()["error"]
+
+
+def test_a_statement_of_a_megabyte_is_accepted(client: TestClient) -> None:
+    statement = fixture("moodle/quiz_attempt_passed.json")
+    statement["context"]["extensions"] = {f"https://lms.example.com/x/{n}": "y" * 60_000 for n in range(17)}
+    body = json.dumps(statement).encode()
+    assert len(body) > 1_000_000
+    answer = client.post("/xapi/statements", content=body, headers=HEADERS)
+    assert answer.status_code == 200 and len(answer.json()) == 1
+
+
+def test_the_list_query_filters_by_agent_verb_activity_and_registration(client: TestClient) -> None:
+    registration = "AAAAAAAA-0000-4000-8000-000000000001"
+    quiz = fixture("moodle/quiz_attempt_passed.json") | {"id": ID}
+    quiz["context"]["registration"] = registration
+    other = fixture("moodle/course_completed.json") | {"actor": {"mbox": "mailto:Bob@Example.com"}}
+    assert client.post("/xapi/statements", json=[quiz, other], headers=HEADERS).status_code == 200
+
+    def ids(**params: str) -> list[str]:
+        answer = client.get("/xapi/statements", params=params, headers=HEADERS)
+        assert answer.status_code == 200, answer.text
+        return [s["id"] for s in answer.json()["statements"]]
+
+    moodle_42 = json.dumps({"account": {"homePage": "https://moodle.example.com", "name": "42"}})
+    assert ids(agent=moodle_42) == [ID]
+    assert len(ids(agent=json.dumps({"mbox": "mailto:bob@example.com"}))) == 1
+    assert ids(activity=QUIZ) == [ID] and ids(registration=registration.lower()) == [ID]
+    assert len(ids(verb="http://adlnet.gov/expapi/verbs/completed")) == 2
+    assert ids(verb="http://adlnet.gov/expapi/verbs/passed") == []
+    bad = client.get("/xapi/statements", params={"agent": "{}"}, headers=HEADERS)
+    assert bad.status_code == 400 and bad.json()["error"].startswith("agent:")
