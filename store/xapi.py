@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, cast, delete, insert, select, update
+from sqlalchemy import Connection, String, cast, delete, insert, or_, select, update
 
 from store.schema import event_queue, events, grants, parked, parked_keys, xapi_statements
 
@@ -78,9 +78,9 @@ def mark_voided(conn: Connection, tenant: str, connector: str, statement_id: str
 def unqueue_events(conn: Connection, tenant: str, source: str, statement_id: str) -> tuple[int, int]:
     """Take the statement's events out of the evaluators' queue and the parked set, so they
     never count. Returns (withdrawn, already evaluated)."""
-    ids = [statement_id] + [f"{statement_id}:member:{n}" for n in range(64)]
+    mine = or_(events.c.event_id == statement_id, events.c.event_id.startswith(f"{statement_id}:member:"))
     seqs = [r.seq for r in conn.execute(select(events.c.seq).where(
-        events.c.tenant == tenant, events.c.source == source, events.c.event_id.in_(ids)))]
+        events.c.tenant == tenant, events.c.source == source, mine))]
     if not seqs:
         return 0, 0
     queued = conn.execute(delete(event_queue).where(event_queue.c.seq.in_(seqs))).rowcount

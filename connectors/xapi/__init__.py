@@ -109,6 +109,8 @@ class XapiConnector:
             raise PayloadError("empty array of statements", status=400)
         if statement_id is not None and isinstance(raw, list):
             raise PayloadError("PUT takes one statement, not an array", status=400)
+        if statement_id is not None and not _is_uuid(statement_id):
+            raise PayloadError("statementId: not a UUID", status=400)
         indexed = isinstance(raw, list)
         moment = (now or datetime.now(UTC))
         system = settings.account_system if settings else "moodle"
@@ -140,6 +142,13 @@ class XapiConnector:
                    "registration": statement.context.registration.lower()
                    if statement.context and statement.context.registration else None}
         return ParsedStatement(sid, body, content_digest(raw), events, ignored, voids, columns)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return len(value) == 36 and bool(uuid.UUID(value))
+    except ValueError:
+        return False
 
 
 def _no_repeated_ids(parsed: Parsed) -> None:

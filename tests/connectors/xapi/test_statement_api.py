@@ -116,6 +116,9 @@ def test_a_statement_without_id_gets_one_and_put_answers_204(client: TestClient,
     put = client.put("/xapi/statements", params={"statementId": ID}, json=fixture("moodle/course_completed.json"),
                      headers=HEADERS)
     assert put.status_code == 204
+    not_uuid = client.put("/xapi/statements", params={"statementId": "x" * 40},
+                          json=fixture("moodle/course_completed.json"), headers=HEADERS)
+    assert not_uuid.status_code == 400 and not_uuid.json()["error"] == "statementId: not a UUID"
     assert client.get("/xapi/statements", params={"statementId": ID}, headers=HEADERS).json()["id"] == ID
     assert count(engine, xapi_statements) == 2
 
@@ -256,3 +259,14 @@ def test_the_list_query_filters_by_agent_verb_activity_and_registration(client: 
     assert ids(verb="http://adlnet.gov/expapi/verbs/passed") == []
     bad = client.get("/xapi/statements", params={"agent": "{}"}, headers=HEADERS)
     assert bad.status_code == 400 and bad.json()["error"].startswith("agent:")
+
+
+def test_voiding_a_group_statement_withdraws_every_members_event(client: TestClient, engine: Engine) -> None:
+    members = [{"account": {"homePage": "https://moodle.example.com", "name": "42"}}, {"mbox": "mailto:bob@example.com"}]
+    statement = fixture("moodle/quiz_attempt_passed.json") | {"id": ID, "actor": {"objectType": "Group", "member": members}}
+    voiding = fixture("adl/v1_0_3-voiding.json")
+    voiding["object"]["id"] = ID.upper()  # UUIDs compare case-insensitively
+    assert client.post("/xapi/statements", json=statement, headers=HEADERS).status_code == 200
+    assert count(engine, event_queue) == 2
+    assert client.post("/xapi/statements", json=voiding, headers=HEADERS).status_code == 200
+    assert count(engine, event_queue) == 0 and count(engine, events) == 2
