@@ -40,9 +40,10 @@ from store.xapi import list_statements, read_statement
 __all__ = ["LIST_PARAMETERS", "xapi_router"]
 
 # The Statement GET parameters (xAPI Communication §2.1.3) and what the hub does with each.
-LIST_PARAMETERS = frozenset({"agent", "verb", "activity", "registration", "since", "until", "limit",
-                             "ascending", "format", "attachments"})
-UNSUPPORTED = frozenset({"related_agents", "related_activities"})
+LIST_PARAMETERS = frozenset({"agent", "verb", "activity", "registration", "related_agents",
+                             "related_activities", "since", "until", "limit", "ascending", "format",
+                             "attachments"})
+UNSUPPORTED: frozenset[str] = frozenset()
 _SINGLE = frozenset({"statementId", "voidedStatementId", "format", "attachments"})
 MAX_LIMIT = 500
 
@@ -208,6 +209,9 @@ def _match(params: Any) -> dict[str, str]:
         match["registration"] = params["registration"].lower()
     if "agent" in params:
         match["agent"] = parse_agent(params["agent"])
+    for name, related in (("agent", "related_agents"), ("activity", "related_activities")):
+        if _boolean(params.get(related, "false"), related) and name in match:
+            match[related] = match.pop(name)
     return match
 
 

@@ -101,11 +101,15 @@ def list_statements(conn: Connection, tenant: str, connector: str, *, match: dic
                     since: datetime | None, until: datetime | None, ascending: bool,
                     limit: int, after_seq: int | None) -> list[tuple[int, dict[str, Any]]]:
     """Not-voided statements, oldest or newest first, as (seq, body); `after_seq` pages on.
-    `match`: exact values of the columns verb, agent, activity, registration."""
+    `match`: exact values of the columns verb, agent, activity, registration; or of
+    `related_agents` / `related_activities`, which hold one key per line: found as a line."""
     t = xapi_statements.c
     query = select(t.seq, t.body).where(t.tenant == tenant, t.connector == connector, t.voided.is_(False))
     for column, value in match.items():
-        query = query.where(t[column] == value)
+        if column.startswith("related_"):
+            query = query.where(t[column].contains(f"\n{value}\n", autoescape=True))
+        else:
+            query = query.where(t[column] == value)
     if since is not None:
         query = query.where(t.stored > since)
     if until is not None:

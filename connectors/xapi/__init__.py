@@ -24,10 +24,12 @@ from connectors.xapi.mapping import map_statement
 from connectors.xapi.model import (
     VOIDED,
     Activity,
+    Statement,
     StatementRef,
     agent_key,
     content_digest,
     parse_statement,
+    related,
 )
 from rules.events import CloudEvent
 from rules.limits import problem_in
@@ -78,7 +80,7 @@ class ParsedStatement:
     events: list[CloudEvent]
     ignored: str | None
     voids: str | None
-    columns: dict[str, str | None]  # what the list query matches: verb, agent, activity, registration
+    columns: dict[str, str | None]  # what the list query matches (store.xapi.list_statements)
 
 
 @dataclass
@@ -140,8 +142,17 @@ class XapiConnector:
         columns = {"verb": statement.verb.id[:512], "agent": agent_key(statement.actor),
                    "activity": statement.object.id[:512] if isinstance(statement.object, Activity) else None,
                    "registration": statement.context.registration.lower()
-                   if statement.context and statement.context.registration else None}
+                   if statement.context and statement.context.registration else None,
+                   **_related_columns(statement)}
         return ParsedStatement(sid, body, content_digest(raw), events, ignored, voids, columns)
+
+
+def _related_columns(statement: Statement) -> dict[str, str]:
+    """`related_agents` / `related_activities` as newline-framed lists: a LIKE on `\\n<key>\\n`
+    finds a key exactly (store.xapi)."""
+    agents, activities = related(statement)
+    return {"related_agents": "\n" + "".join(f"{k}\n" for k in sorted(agents)),
+            "related_activities": "\n" + "".join(f"{k}\n" for k in sorted(activities))}
 
 
 def _is_uuid(value: str) -> bool:

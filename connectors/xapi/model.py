@@ -42,6 +42,7 @@ __all__ = [
     "Agent",
     "agent_key",
     "parse_agent",
+    "related",
     "Group",
     "Statement",
     "check_version",
@@ -355,6 +356,52 @@ def agent_key(agent: Agent | Group) -> str | None:
     if agent.account is not None:
         return f"account:{agent.account.homePage} {agent.account.name}"[:600]
     return None
+
+
+def related(statement: Statement) -> tuple[set[str], set[str]]:
+    """Every agent key and activity IRI the statement names anywhere (xAPI Communication
+    §2.1.3 `related_agents` / `related_activities`): actor, object, authority, context
+    instructor, team, context agents and groups, context activities, and the same inside a
+    SubStatement. Group members count as agents of the statement."""
+    agents: set[str] = set()
+    activities: set[str] = set()
+    _collect(statement, agents, activities)
+    if statement.authority is not None:
+        _add_agent(statement.authority, agents)
+    return agents, activities
+
+
+def _collect(statement: Statement | SubStatement, agents: set[str], activities: set[str]) -> None:
+    _add_agent(statement.actor, agents)
+    target = statement.object
+    if isinstance(target, Activity):
+        activities.add(target.id)
+    elif isinstance(target, Agent | Group):
+        _add_agent(target, agents)
+    elif isinstance(target, SubStatement):
+        _collect(target, agents, activities)
+    context = statement.context
+    if context is None:
+        return
+    for who in (context.instructor, context.team):
+        if who is not None:
+            _add_agent(who, agents)
+    for agent in context.contextAgents or []:
+        _add_agent(agent.agent, agents)
+    for group in context.contextGroups or []:
+        _add_agent(group.group, agents)
+    lists = context.contextActivities
+    for name in ("parent", "grouping", "category", "other"):
+        found = getattr(lists, name) if lists is not None else None
+        for activity in found if isinstance(found, list) else [found] if found else []:
+            activities.add(activity.id)
+
+
+def _add_agent(agent: Agent | Group, agents: set[str]) -> None:
+    if (key := agent_key(agent)) is not None:
+        agents.add(key)
+    if isinstance(agent, Group):
+        agents.update(k for m in agent.member or [] if (k := agent_key(m)) is not None)
 
 
 def parse_agent(text: str) -> str:

@@ -30,6 +30,8 @@ def upgrade() -> None:
     sa.Column('agent', sa.String(length=600), nullable=True),
     sa.Column('activity', sa.String(length=512), nullable=True),
     sa.Column('registration', sa.String(length=36), nullable=True),
+    sa.Column('related_agents', sa.Text(), nullable=True),
+    sa.Column('related_activities', sa.Text(), nullable=True),
     sa.Column('body', sa.JSON(), nullable=False),
     sa.Column('stored', sa.DateTime(timezone=True), nullable=False),
     sa.Column('voided', sa.Boolean(), nullable=False),

@@ -224,8 +224,8 @@ def test_the_list_query_pages_with_more_and_refuses_what_it_does_not_support(cli
     assert [s["id"] for s in first["statements"]] == ids[:2] and first["more"]
     rest = client.get(first["more"], headers=HEADERS).json()
     assert [s["id"] for s in rest["statements"]] == ids[2:] and rest["more"] == ""
-    refused = client.get("/xapi/statements", params={"related_agents": "true"}, headers=HEADERS)
-    assert refused.status_code == 400 and refused.json()["error"].startswith("parameter related_agents is not")
+    refused = client.get("/xapi/statements", params={"format": "ids"}, headers=HEADERS)
+    assert refused.status_code == 400 and refused.json()["error"].startswith("only format=exact")
     unknown = client.get("/xapi/statements", params={"colour": "red"}, headers=HEADERS)
     assert unknown.status_code == 400 and "colour" in unknown.json()["error"]
 
@@ -257,6 +257,14 @@ def test_the_list_query_filters_by_agent_verb_activity_and_registration(client: 
     assert ids(activity=QUIZ) == [ID] and ids(registration=registration.lower()) == [ID]
     assert len(ids(verb="http://adlnet.gov/expapi/verbs/completed")) == 2
     assert ids(verb="http://adlnet.gov/expapi/verbs/passed") == []
+    course = "https://moodle.example.com/course/view.php?id=7"  # the quiz's parent, the other's object
+    assert len(ids(activity=course)) == 1 and len(ids(activity=course, related_activities="true")) == 2
+    member_of_team = {"objectType": "Group", "member": [{"mbox": "mailto:carol@example.com"}]}
+    taught = fixture("moodle/course_completed.json") | {"context": {"instructor": {"mbox": "mailto:dan@example.com"},
+                                                                    "team": member_of_team}}
+    assert client.post("/xapi/statements", json=taught, headers=HEADERS).status_code == 200
+    carol = json.dumps({"mbox": "mailto:carol@example.com"})
+    assert ids(agent=carol) == [] and len(ids(agent=carol, related_agents="true")) == 1
     bad = client.get("/xapi/statements", params={"agent": "{}"}, headers=HEADERS)
     assert bad.status_code == 400 and bad.json()["error"].startswith("agent:")
 
