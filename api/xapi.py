@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -31,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from config.models import Config, LimitSettings, TenantSettings
 from connectors.base import PayloadError
 from connectors.xapi import VERSIONS, XapiSettings, negotiate_version
+from connectors.xapi.formats import FORMATS, accepted_languages, formatted
 from connectors.xapi.model import parse_agent, parse_timestamp
 from intake.context import Intake
 from intake.statements import Conflict, post_statements
@@ -173,7 +175,7 @@ def _one(request: Request, tenant: TenantSettings, settings: XapiSettings, state
         found = read_statement(conn, tenant.id, settings.id, statement_id)
     if found is None or found.voided != voided:
         raise _Refused(404, f"no {'voided ' if voided else ''}statement {statement_id[:40]}")
-    return found.body
+    return _shaped(request)(found.body)
 
 
 def _list(request: Request, tenant: TenantSettings, settings: XapiSettings) -> Any:
@@ -184,8 +186,7 @@ def _list(request: Request, tenant: TenantSettings, settings: XapiSettings) -> A
                                f"{', '.join(sorted(LIST_PARAMETERS))})", status=400)
         if name not in LIST_PARAMETERS and name != "after":
             raise PayloadError(f"unknown parameter {name[:40]}", status=400)
-    if params.get("format", "exact") != "exact" or params.get("attachments", "false") != "false":
-        raise PayloadError("only format=exact and attachments=false are supported", status=400)
+    shape = _shaped(request)
     limit = _integer(params.get("limit", "0"), "limit")
     limit = MAX_LIMIT if limit == 0 else min(limit, MAX_LIMIT)
     ascending = _boolean(params.get("ascending", "false"), "ascending")
@@ -199,7 +200,20 @@ def _list(request: Request, tenant: TenantSettings, settings: XapiSettings) -> A
         rows = rows[:limit]
         rest = {k: v for k, v in params.items() if k != "after"}
         more = f"/xapi/statements?{urlencode({**rest, 'after': rows[-1][0]})}"
-    return {"statements": [body for _, body in rows], "more": more}
+    return {"statements": [shape(body) for _, body in rows], "more": more}
+
+
+def _shaped(request: Request) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The `format` asked for (`connectors.xapi.formats`); attachments are never stored, so
+    `attachments=true` is refused rather than answered without them."""
+    form = request.query_params.get("format", "exact")
+    if form not in FORMATS:
+        raise PayloadError(f"format must be one of {', '.join(FORMATS)}", status=400)
+    if _boolean(request.query_params.get("attachments", "false"), "attachments"):
+        raise PayloadError("attachments=true is not supported: this LRS keeps no attachment content",
+                           status=400)
+    languages = accepted_languages(request.headers.get("accept-language"))
+    return lambda body: formatted(body, form, languages=languages)
 
 
 def _match(params: Any) -> dict[str, str]:

@@ -224,8 +224,10 @@ def test_the_list_query_pages_with_more_and_refuses_what_it_does_not_support(cli
     assert [s["id"] for s in first["statements"]] == ids[:2] and first["more"]
     rest = client.get(first["more"], headers=HEADERS).json()
     assert [s["id"] for s in rest["statements"]] == ids[2:] and rest["more"] == ""
-    refused = client.get("/xapi/statements", params={"format": "ids"}, headers=HEADERS)
-    assert refused.status_code == 400 and refused.json()["error"].startswith("only format=exact")
+    refused = client.get("/xapi/statements", params={"attachments": "true"}, headers=HEADERS)
+    assert refused.status_code == 400 and refused.json()["error"].startswith("attachments=true is not supported")
+    wrong = client.get("/xapi/statements", params={"format": "short"}, headers=HEADERS)
+    assert wrong.status_code == 400 and wrong.json()["error"].startswith("format must be one of")
     unknown = client.get("/xapi/statements", params={"colour": "red"}, headers=HEADERS)
     assert unknown.status_code == 400 and "colour" in unknown.json()["error"]
 
@@ -278,3 +280,17 @@ def test_voiding_a_group_statement_withdraws_every_members_event(client: TestCli
     assert count(engine, event_queue) == 2
     assert client.post("/xapi/statements", json=voiding, headers=HEADERS).status_code == 200
     assert count(engine, event_queue) == 0 and count(engine, events) == 2
+
+
+def test_formats_ids_and_canonical(client: TestClient) -> None:
+    statement = fixture("moodle/quiz_attempt_passed.json") | {"id": ID}
+    statement["object"]["definition"]["name"] = {"en": "Security quiz", "de-DE": "Sicherheitsquiz"}
+    assert client.post("/xapi/statements", json=statement, headers=HEADERS).status_code == 200
+    ids = client.get("/xapi/statements", params={"statementId": ID, "format": "ids"}, headers=HEADERS).json()
+    assert ids["actor"] == {"account": {"homePage": "https://moodle.example.com", "name": "42"}}
+    assert ids["verb"] == {"id": "http://adlnet.gov/expapi/verbs/completed"}
+    assert ids["object"] == {"id": QUIZ, "objectType": "Activity"}
+    canonical = client.get("/xapi/statements", params={"statementId": ID, "format": "canonical"},
+                           headers=HEADERS | {"Accept-Language": "de;q=0.9, fr"}).json()
+    assert canonical["object"]["definition"]["name"] == {"de-DE": "Sicherheitsquiz"}
+    assert canonical["verb"]["display"] == {"en": "completed"}
