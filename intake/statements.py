@@ -46,6 +46,7 @@ from store.xapi import (
     read_statement,
     stored_digests,
     unqueue_events,
+    voided_before,
 )
 
 __all__ = ["Conflict", "StatementsOutcome", "post_statements"]
@@ -116,8 +117,10 @@ def _write(conn: Connection, tenant: TenantSettings, connector: str, parsed: Par
     new = [s for s in parsed.statements if s.id not in stored]
     outcome = StatementsOutcome(ids=[s.id for s in parsed.statements],
                                 duplicate=len(parsed.statements) - len(new))
-    insert_statements(conn, tenant.id, connector, [_row(s) for s in new], stored=now)
-    events = [e for s in new for e in s.events]
+    early = voided_before(conn, tenant.id, connector, [s.id for s in new])
+    early |= {s.voids for s in new if s.voids is not None}  # voided within this batch
+    insert_statements(conn, tenant.id, connector, [_row(s) for s in new], stored=now, voided=early)
+    events = [e for s in new if s.id not in early for e in s.events]
     routes = None if known is None else [known[id(e)] for e in events]
     items = append_validated(conn, tenant, list(enumerate(events)), dirty, known=routes)
     outcome.accepted = sum(1 for item in items if item.status == "accepted")

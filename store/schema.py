@@ -317,6 +317,7 @@ xapi_statements = Table(
     Column("agent", String(600)),  # the actor's identifier as `agent_key` writes it
     Column("activity", String(512)),  # the object's IRI when it is an activity
     Column("registration", String(36)),
+    Column("voids", String(36)),  # the target of a voiding statement
     Column("related_agents", Text),  # every agent key the statement names, each on its own line
     Column("related_activities", Text),  # every activity IRI it names, likewise
     Column("body", JSON, nullable=False),

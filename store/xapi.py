@@ -26,6 +26,7 @@ __all__ = [
     "read_statement",
     "stored_digests",
     "unqueue_events",
+    "voided_before",
 ]
 
 
@@ -48,12 +49,23 @@ def stored_digests(conn: Connection, tenant: str, connector: str, ids: Sequence[
 
 
 def insert_statements(conn: Connection, tenant: str, connector: str, rows: Sequence[dict[str, Any]],
-                      *, stored: datetime) -> None:
-    """`rows`: statement_id, digest, verb, body."""
+                      *, stored: datetime, voided: set[str] | frozenset[str] = frozenset()) -> None:
+    """`rows`: statement_id, digest, body and the list query's columns; those in `voided`
+    arrive already voided (their voiding statement came first)."""
     if rows:
         conn.execute(insert(xapi_statements), [
-            {**row, "tenant": tenant, "connector": connector, "stored": stored, "voided": False}
-            for row in rows])
+            {**row, "tenant": tenant, "connector": connector, "stored": stored,
+             "voided": row["statement_id"] in voided} for row in rows])
+
+
+def voided_before(conn: Connection, tenant: str, connector: str, ids: Sequence[str]) -> set[str]:
+    """Those of `ids` that a stored voiding statement targets."""
+    if not ids:
+        return set()
+    rows = conn.execute(select(xapi_statements.c.voids).where(
+        xapi_statements.c.tenant == tenant, xapi_statements.c.connector == connector,
+        xapi_statements.c.voids.in_(list(ids))))
+    return {r.voids for r in rows}
 
 
 def read_statement(conn: Connection, tenant: str, connector: str,

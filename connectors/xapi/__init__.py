@@ -143,7 +143,7 @@ class XapiConnector:
                    "activity": statement.object.id[:512] if isinstance(statement.object, Activity) else None,
                    "registration": statement.context.registration.lower()
                    if statement.context and statement.context.registration else None,
-                   **_related_columns(statement)}
+                   "voids": voids, **_related_columns(statement)}
         return ParsedStatement(sid, body, content_digest(raw), events, ignored, voids, columns)
 
 

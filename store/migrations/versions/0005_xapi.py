@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('agent', sa.String(length=600), nullable=True),
     sa.Column('activity', sa.String(length=512), nullable=True),
     sa.Column('registration', sa.String(length=36), nullable=True),
+    sa.Column('voids', sa.String(length=36), nullable=True),
     sa.Column('related_agents', sa.Text(), nullable=True),
     sa.Column('related_activities', sa.Text(), nullable=True),
     sa.Column('body', sa.JSON(), nullable=False),

@@ -294,3 +294,16 @@ def test_formats_ids_and_canonical(client: TestClient) -> None:
                            headers=HEADERS | {"Accept-Language": "de;q=0.9, fr"}).json()
     assert canonical["object"]["definition"]["name"] == {"de-DE": "Sicherheitsquiz"}
     assert canonical["verb"]["display"] == {"en": "completed"}
+
+
+def test_a_statement_whose_voiding_came_first_arrives_voided_and_never_counts(
+    client: TestClient, engine: Engine, config: Config
+) -> None:
+    voiding = fixture("adl/v1_0_3-voiding.json")
+    voiding["object"]["id"] = ID
+    assert client.post("/xapi/statements", json=voiding, headers=HEADERS).status_code == 200
+    statement = fixture("moodle/quiz_attempt_passed.json") | {"id": ID}
+    assert client.post("/xapi/statements", json=statement, headers=HEADERS).status_code == 200
+    assert count(engine, events) == 0 and evaluate(engine, config, "ada") == []
+    voided = client.get("/xapi/statements", params={"voidedStatementId": ID}, headers=HEADERS)
+    assert voided.status_code == 200 and voided.json()["id"] == ID
