@@ -5,7 +5,13 @@ Routes:
     POST /xapi/statements                    one statement or an array → the array of ids
     PUT  /xapi/statements?statementId=…      one statement under that id → 204
     GET  /xapi/statements?statementId=…      one stored statement (or `voidedStatementId`)
-    GET  /xapi/statements?…                  the list query (`parameters` below), with `more`
+    GET  /xapi/statements?…                  the list query, with `more`
+
+The list query takes every Statement GET parameter of xAPI Communication §2.1.3: `agent`,
+`verb`, `activity`, `registration`, `related_agents`, `related_activities`, `since`, `until`
+(compared with `stored`), `limit` (0 or above 500: 500), `format` (`exact`, `ids`,
+`canonical`), `ascending`, `attachments` (only `false`: attachment content is never kept).
+Voided statements are left out. Any other parameter is a 400 naming it, never ignored.
 
 Every statement request authenticates with HTTP Basic: the `key` and `secret` of an `xapi`
 connector instance, which names the tenant. A wrong or missing credential is 401 and nothing

@@ -14,6 +14,11 @@
   queue (or parked) are taken out, so they never count. Events already evaluated are not
   undone: the grants whose evidence cites them are listed for review in a `webhook_log` row
   (outcome `voided`, detail `review grants: …`) and a warning log line, never revoked silently.
+  Only grants whose evidence names the statement are found: the evidence keeps the first
+  events counted and the one that completed the rule, and progress already counted towards a
+  rule not yet earned stays counted. A voiding statement whose target is not stored yet is
+  kept; the target, when it arrives, is stored voided and appends no event. A voiding
+  statement that targets another voiding statement voids nothing.
 
 Two requests racing with one new id meet at the table's unique key: the loser's transaction
 rolls back and runs once more, where it finds the winner's row and compares with it.
