@@ -17,7 +17,8 @@ POINTS = (
     "evaluate:after-commit",    # grants committed, the activity's result not yet reported
     "dispatch:before-start",    # the outbox hand-off: grants committed, no delivery workflow yet
     "dispatch:before-mark",     # delivery workflows started, grants not yet marked dispatched
-    "deliver:after-send",       # console/feed written and marked sent, result not yet reported
+    "deliver:after-send",       # console/feed written and marked sent, result not yet reported;
+                                # email/webhook accepted by the server, delivery not yet recorded
     "deliver:after-slack",      # Slack answered, the delivery record not yet written
 )
 

@@ -210,7 +210,7 @@ def test_config_check_cli_prints_file_line_field_and_exits_2(tmp_path: Path) -> 
         capture_output=True, text=True, env={"ACME_KEY": "k", "PATH": ""}, check=False,
     )
     assert done.returncode == 2
-    assert done.stdout.startswith(f"{bad}:7: tenants[0].channels[0].kind: Input should be")
+    assert done.stdout.startswith(f"{bad}:7: tenants[0].channels[0].kind: unknown kind 'consol'; known: 'console'")
     assert "Traceback" not in done.stderr
 
 
