@@ -109,14 +109,14 @@ class Clients:
     """The clients channels send through, built by `worker.py`; tests pass their own.
 
     `slack(token, base_url)` builds a Slack WebClient; `http` is an httpx.Client (its
-    transport is the seam); `smtp(host, port, timeout)` opens an `smtplib.SMTP`; `tls`
+    transport is the seam); `smtp(host, port, timeout=…)` opens an `smtplib.SMTP`; `tls`
     is the context STARTTLS verifies the server with.
     """
 
     console: TextIO = field(default_factory=lambda: sys.stdout)
     slack: Callable[[str, str | None], Any] | None = None
     http: Any = None
-    smtp: Callable[[str, int, float], Any] | None = None
+    smtp: Callable[..., Any] | None = None
     tls: ssl.SSLContext | None = None  # STARTTLS trust; None: the system's default context
 
 

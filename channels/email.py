@@ -106,15 +106,24 @@ class EmailChannel(Channel[EmailSettings]):
         return mail
 
     def _transmit(self, mail: EmailMessage) -> None:
+        """Send over one connection. After a failure the socket is only closed: a QUIT on a
+        connection whose TLS handshake failed would wait for the server's timeout."""
         settings = self.settings
-        connect = self.clients.smtp or smtplib.SMTP
-        with connect(settings.host, settings.port, _TIMEOUT) as smtp:
+        smtp = (self.clients.smtp or smtplib.SMTP)(settings.host, settings.port, timeout=_TIMEOUT)
+        try:
             if settings.starttls:
                 smtp.starttls(context=self.clients.tls or ssl.create_default_context())
             if settings.username:
                 password = settings.password.get_secret_value() if settings.password else ""
                 smtp.login(settings.username, password)
             smtp.send_message(mail)
+        except BaseException:
+            smtp.close()
+            raise
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()  # accepted already: a lost goodbye changes nothing
 
 
 def _by_code(code: int, what: str) -> Failure:
