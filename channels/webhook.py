@@ -107,6 +107,10 @@ def sign(keys: list[bytes], msg_id: str, timestamp: int, body: bytes) -> str:
     )
 
 
+def _timestamp() -> int:
+    return int(time.time())
+
+
 def grant_document(grant: GrantView) -> dict[str, Any]:
     """Version 1 of the grant document; fields are added, never renamed."""
     events = [str(e) for e in grant.evidence.get("events", [])]
@@ -143,7 +147,7 @@ class WebhookChannel(Channel[WebhookSettings]):
     def send(self, delivery: Delivery) -> Sent:
         body = json.dumps(grant_document(delivery.grant), separators=(",", ":"), sort_keys=True).encode()
         msg_id = stable_id(delivery.grant.grant_id, delivery.channel_id)
-        timestamp = int(time.time())  # this attempt's own: never a stored signature
+        timestamp = _timestamp()  # this attempt's own: never a stored signature
         headers = {
             "content-type": "application/json",
             "webhook-id": msg_id,
