@@ -6,6 +6,7 @@ half-configured: `load_config` raises `ConfigError` carrying every issue.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from pathlib import Path as FsPath
@@ -108,8 +109,20 @@ def demo_default_warnings(
         f"{file}:{d.line}: {format_path(d.path)}: warning: the demo default of ${{{d.variable}}} "
         f"is in effect; export {d.variable} with your own secret"
         for d in loaded.defaulted
-        if d.default.startswith(_DEMO_PREFIX)
+        if _is_demo_default(d.default)
     ]
+
+
+def _is_demo_default(value: str) -> bool:
+    """`demo-…`, or a `whsec_` secret whose key is `demo-…` (the demo webhook secret)."""
+    if value.startswith(_DEMO_PREFIX):
+        return True
+    if not value.startswith("whsec_"):
+        return False
+    try:
+        return base64.b64decode(value.removeprefix("whsec_"), validate=True).startswith(_DEMO_PREFIX.encode())
+    except ValueError:
+        return False
 
 
 def _issue_from_pydantic(loaded: Loaded, error: Any) -> ConfigIssue:
