@@ -64,7 +64,10 @@ class Links:
     items: tuple[tuple[str, str, str], ...] = ()
 
     def first(self, system: str) -> str | None:
-        return next((value for s, _, value in self.items if s == system), None)
+        return next(iter(self.all(system)), None)
+
+    def all(self, system: str) -> list[str]:
+        return [value for s, _, value in self.items if s == system]
 
 
 @dataclass(frozen=True)

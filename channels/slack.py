@@ -95,21 +95,27 @@ class SlackChannel(Channel[SlackSettings]):
             raise NoRecipient("Slack is not configured (no token)")
         if (user_id := links.first("slack")) is not None:
             return user_id
-        if (email := links.first("email")) is not None:
-            return _EMAIL + email
+        if emails := links.all("email"):
+            return _EMAIL + " ".join(emails)  # looked up in send(), in this order
         raise NoRecipient("no Slack identity linked")
 
     def send(self, delivery: Delivery) -> Sent:
         assert self.api is not None  # recipient() said so
         user_id, learned = delivery.recipient, None
         if user_id.startswith(_EMAIL):
-            if (user_id := self.api.lookup_user(user_id.removeprefix(_EMAIL))) is None:
-                raise NoRecipient("no Slack identity linked")
+            user_id = self._look_up(user_id.removeprefix(_EMAIL).split(" "))
             learned = f"slack:id={user_id}"
         sent = self.api.send_dm(user_id, delivery.grant.grant_id, delivery.message,
                                 check_history=delivery.attempt > 1)
         return Sent(provider_id=sent.ts, detail={"dm": sent.channel, "ts": sent.ts, "reused": sent.reused},
                     learned=learned, reused=sent.reused)
+
+    def _look_up(self, emails: list[str]) -> str:
+        assert self.api is not None
+        for email in emails:
+            if (user_id := self.api.lookup_user(email)) is not None:
+                return user_id
+        raise NoRecipient("no Slack identity linked")
 
 
 class SlackApi:

@@ -11,7 +11,8 @@ Each attempt is signed afresh: receivers reject timestamps older than five minut
 signed request is never stored for a later retry; only the body is rebuilt from the grant.
 
 The body (`grant_document`) carries ids, the achievement and an evidence summary: no name,
-login or email, only the person id. `links` are paths of the hub's API, relative to it.
+login or email, only the person id. `links` are paths of the hub's read API, relative to
+it (called with the tenant's API key).
 
 An empty `url` turns the channel off: a grant for it is `suppressed` with the reason (a
 webhook is not a person's inbox, so there is nothing to fall back to).
@@ -126,7 +127,7 @@ def grant_document(grant: GrantView) -> dict[str, Any]:
             "first_event_ids": events[:_FIRST_EVENTS],
             "digest": "sha256:" + hashlib.sha256("\n".join(events).encode()).hexdigest(),
         },
-        "links": {"deliveries": "/v1/deliveries"},
+        "links": {"person": f"/v1/persons/person:{grant.person_id}", "deliveries": "/v1/deliveries"},
     }
 
 

@@ -42,7 +42,7 @@ def test_a_signed_grant_document_verifies_with_a_standard_webhooks_library() -> 
         "person_id": "demo-1", "granted_at": "2026-11-01T12:00:00+00:00",
         "evidence": {"count": 1, "first_event_ids": ["/accolade/demo/github#workflow_run:289782451:1:success"],
                      "digest": "sha256:" + hashlib.sha256(GRANT.evidence["events"][0].encode()).hexdigest()},
-        "links": {"deliveries": "/v1/deliveries"},
+        "links": {"person": "/v1/persons/person:demo-1", "deliveries": "/v1/deliveries"},
     }
 
 
