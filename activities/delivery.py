@@ -133,7 +133,7 @@ class DeliveryActivities:
             with self.engine.begin() as conn:
                 job.channel.send(replace(job.delivery, store=conn))
                 _mark_sent(conn, input, job.delivery.attempt)
-            crash_point("deliver:after-send")
+            crash_point("deliver:after-send", scope=input.channel)
             return DeliverResult(channel=input.channel, status="sent")
         try:
             sent = job.channel.send(job.delivery)
