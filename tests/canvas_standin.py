@@ -292,7 +292,8 @@ def start_canvas_standin(*, host: str = "127.0.0.1", port: int = 0) -> CanvasSta
     handler = type("Handler", (_Handler,), {"state": state})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="canvas-standin", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="canvas-standin",
+                              daemon=True)
     thread.start()
     return CanvasStandin(url=f"http://{host}:{server.server_address[1]}", state=state, server=server,
                          thread=thread)
