@@ -1,6 +1,7 @@
 """Issue 10's done-means for Canvas: the PollWorkflow on a real Temporal polls the local Canvas
 stand-in (tests/canvas_standin.py) and a learner's course completion becomes a grant; a
-concluded enrollment alone grants nothing. Runs on SQLite and PostgreSQL (the `engine`
+concluded enrollment alone grants nothing; an expired token turns the connector failing with a
+permanent error that does not name the token. Runs on SQLite and PostgreSQL (the `engine`
 fixture)."""
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ async def test_a_course_completed_in_canvas_is_granted_through_the_poll_workflow
             return [(r.person_id, r.achievement) for r in conn.execute(
                 select(grants.c.person_id, grants.c.achievement).where(grants.c.tenant == tenant))]
 
+    def health() -> dict[str, Any]:
+        with engine.connect() as conn:
+            return health_rows(conn, tenant).get("canvas", {})
+
     def stored() -> set[str]:
         with engine.connect() as conn:
             return {r.event_id for r in conn.execute(select(events.c.event_id).where(events.c.tenant == tenant))}
@@ -99,6 +104,9 @@ async def test_a_course_completed_in_canvas_is_granted_through_the_poll_workflow
                 await _until(lambda: granted() == [("learner-1", "course-completed")])
                 await asyncio.sleep(2.5)  # more cycles: the same completion is read again
                 assert granted() == [("learner-1", "course-completed")]
+                assert health().get("failures_in_row", 0) == 0 and health().get("poll_cycles", 0) >= 2
+                canvas_standin.state.revoked = True  # the token expires
+                await _until(lambda: health().get("failures_in_row", 0) >= 1)
             finally:
                 await handle.terminate()
                 await notifier.stop()
@@ -106,6 +114,6 @@ async def test_a_course_completed_in_canvas_is_granted_through_the_poll_workflow
     assert [i for i in ids if i.startswith("course_progress:")] == \
         [f"course_progress:101:201:{canvas_standin.state.completed[(101, 201)]}"]
     assert "submission:5001:1" in ids
-    with engine.connect() as conn:
-        health = health_rows(conn, tenant).get("canvas", {})
-    assert health.get("failures_in_row", 0) == 0 and health.get("poll_cycles", 0) >= 2
+    failing = health()
+    assert failing["last_error_permanent"] and "401" in failing["last_error"]
+    assert TOKEN not in failing["last_error"]
