@@ -170,12 +170,8 @@ def _progress(client: CanvasClient, path: str, user: dict[str, Any]) -> Any:
     user_id = user.get("id")
     if not isinstance(user_id, int | str) or isinstance(user_id, bool) or not str(user_id).isdigit():
         return None  # the record is quarantined for its user id; no call with a bad path
-    try:
-        body, _ = _get(client, f"{path}/{user_id}/progress", None, what="canvas get user progress")
-    except Permanent as exc:
-        if "HTTP 404" in exc.reason:
-            return {}
-        raise
+    body, _ = _get(client, f"{path}/{user_id}/progress", None, what="canvas get user progress",
+                   missing={})
     return body
 
 
@@ -185,13 +181,16 @@ def _listed(body: Any, what: str) -> list[Any]:
     return body
 
 
-def _get(client: CanvasClient, url: str, params: dict[str, Any] | None, *,
-         what: str) -> tuple[Any, str | None]:
-    """GET `url` → (JSON body, `Link` next URL); raises a classified failure."""
+def _get(client: CanvasClient, url: str, params: dict[str, Any] | None, *, what: str,
+         missing: Any = None) -> tuple[Any, str | None]:
+    """GET `url` → (JSON body, `Link` next URL); raises a classified failure. A 404 answers
+    `missing` when one is given."""
     response = _send(client, url, params, what=what)
     if response.status_code == 401 and client.refreshes:
         client.http.token["expires_at"] = 1  # type: ignore[attr-defined]  # refresh once, then ask again
         response = _send(client, url, params, what=what)
+    if response.status_code == 404 and missing is not None:
+        return missing, None
     if response.status_code >= 400:
         raise _failure(response, what)
     try:

@@ -121,6 +121,31 @@ def test_the_refresh_token_gets_an_access_token_from_the_token_endpoint(canvas_s
     assert len(canvas_standin.state.issued) == 1  # one refresh served the whole cycle
 
 
+def test_a_revoked_access_token_is_refreshed_once_and_the_page_read(canvas_standin: CanvasStandin) -> None:  # noqa: F811
+    config = settings(canvas_standin.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                      refresh_token=REFRESH_TOKEN)
+    client = build_client(config)
+    fetch_page(client, config, cursor())
+    canvas_standin.state.issued.clear()  # Canvas revoked the access token before it expired
+    assert fetch_page(client, config, cursor()).next_token is not None
+    assert len(canvas_standin.state.issued) == 1
+
+
+def test_a_learner_gone_from_the_course_reads_as_no_progress() -> None:
+    config = settings("https://canvas.example")
+    user = {"id": 201, "login_id": "ada", "enrollments": []}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/progress"):
+            return httpx.Response(404, json={"errors": [{"message": "The specified resource does not exist."}]})
+        return httpx.Response(200, json=[user])
+
+    position = json.dumps({"courses": ["101"], "phase": "students"})
+    page = fetch_page(build_client(config, transport=httpx.MockTransport(answer)), config, cursor(position))
+    assert [r["progress"] for r in page.records] == [{}] and page.next_token is None
+    assert CONNECTOR.parse_page(page, source="/s")[0].events == []
+
+
 def test_a_refused_refresh_token_is_permanent_and_never_named(canvas_standin: CanvasStandin) -> None:  # noqa: F811
     config = settings(canvas_standin.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
                       refresh_token="stale-refresh-token")
