@@ -15,6 +15,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -26,6 +27,7 @@ from activities.liveness import HEARTBEAT_THROTTLE, STICKY_TIMEOUT
 from activities.polling import PollingActivities
 from activities.temporal_client import EvaluatorNotifier, connect, start_pollers, wake_evaluators
 from activities.watch import WatchActivities, start_watchers
+from channels import Clients
 from config import Config, load_config
 from identity.sync import sync_people
 from intake.context import Intake
@@ -40,13 +42,15 @@ log = logging.getLogger("accolade.worker")
 
 def build_worker(client: Client, config: Config, engine: Engine, *, task_queue: str | None = None,
                  executor: ThreadPoolExecutor, intake: Intake | None = None,
-                 poll_clients: dict[str, Any] | None = None, console: Any = None) -> Worker:
+                 poll_clients: dict[str, Any] | None = None, console: Any = None,
+                 channel_clients: Clients | None = None) -> Worker:
     """`intake` carries the notifier pollers wake evaluators with (none: the evaluators'
     timer finds polled events); `poll_clients` injects vendor clients by connector id;
-    `console` is where console admin alerts go (default stdout)."""
+    `console` is where console admin alerts go (default stdout); `channel_clients` the
+    clients channels send through (`channels.Clients`)."""
     queue = task_queue or config.temporal.task_queue
     evaluation = EvaluationActivities(engine, config, client, queue)
-    delivery = DeliveryActivities(engine, config)
+    delivery = DeliveryActivities(engine, config, clients=channel_clients)
     polling = PollingActivities(intake or Intake(config, engine), poll_clients or {})
     watch = WatchActivities(engine, config, console=console)
     return Worker(
@@ -99,8 +103,11 @@ async def run_worker(config_path: str) -> None:
     notifier = EvaluatorNotifier(client, config)
     notifier.start()
     intake = Intake(config, engine, notifier).start()
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity") as executor:
-        worker = build_worker(client, config, engine, executor=executor, intake=intake)
+    # One HTTP client for outbound webhooks: pooled connections, redirects not followed.
+    http = httpx.Client(timeout=10.0, follow_redirects=False)
+    with http, ThreadPoolExecutor(max_workers=8, thread_name_prefix="activity") as executor:
+        worker = build_worker(client, config, engine, executor=executor, intake=intake,
+                              channel_clients=Clients(http=http))
         async with worker:
             await _wake_all(client, config, stop)
             log.info("worker ready on task queue %s", config.temporal.task_queue)

@@ -84,7 +84,7 @@ class DeliverInput(BaseModel):
 
 class DeliverResult(BaseModel):
     channel: str
-    status: str  # sent | fell_back | failed
+    status: str  # sent | fell_back | suppressed | failed
     detail: str | None = None
 
 

@@ -1,22 +1,29 @@
 """Delivery activities: one channel of one grant per call, guarded by the delivery record.
 
-The `deliveries` row is the guard against a second send: a channel already `sent` (or
-`fell_back`) is never sent again, whatever Temporal retries. Console and feed write their
-output and the `sent` status in one transaction; Slack, which cannot share our transaction,
-looks for its own earlier DM before posting again (see `activities.slack`). A Slack channel
-without a token, or a person without a Slack identity, falls back to the feed and is
-recorded as `fell_back` with the reason.
+The `deliveries` row is the guard against a second send: it exists (`queued`) before any
+send is tried, and a channel already `sent`, `fell_back` or `suppressed` is never sent again,
+whatever Temporal retries. Everything channel-specific lives in `channels/`; this module keeps
+the guard and the bookkeeping:
+
+- transactional channels (console, feed) write their output and the `sent` status in one
+  transaction;
+- remote channels (Slack, email, webhook) send first and record after: a worker killed in
+  between (`deliver:after-send`, Slack's `deliver:after-slack`) retries the send. Slack finds
+  its earlier DM (exactly once); SMTP and HTTP cannot tell, so email and webhooks may transmit
+  again, always with the same Message-ID / webhook-id (at most one distinct id per grant and
+  channel);
+- a channel that cannot reach the person (`NoRecipient`) falls back to the feed (`fell_back`)
+  or is `suppressed`, as the channel says, with the reason;
+- a link a channel learned (Slack's lookup by email) is stored here, never by the channel.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_sdk import WebClient
 from sqlalchemy import Connection, Engine, select, update
 from temporalio import activity
 
@@ -24,31 +31,29 @@ from activities.contracts import DeliverInput, DeliverResult, MarkFailedInput
 from activities.errors import DeliveryFailure, Permanent, Retryable, to_application_error
 from activities.faults import crash_point
 from activities.liveness import heartbeating
-from activities.messages import Message, compose
-from activities.slack import SlackChannel, slack_client
+from activities.messages import compose
+from channels import Channel, Clients, Delivery, GrantView, Links, NoRecipient, Sent, build_channel
+from channels.feed import write_feed
 from config.models import Config
 from identity import link_identity, parse_identity_ref
 from metrics import pipeline as metrics
-from store import insert_for
-from store.schema import deliveries, feed, grants, identities
+from store.schema import deliveries, grants, identities
 
 __all__ = ["DeliveryActivities", "FINAL_STATUSES"]
 
 log = logging.getLogger("accolade.delivery")
-FINAL_STATUSES = ("sent", "fell_back")
-
-
-SlackFactory = Callable[[str, str | None], WebClient]
+FINAL_STATUSES = ("sent", "fell_back", "suppressed")
 
 
 class DeliveryActivities:
-    def __init__(self, engine: Engine, config: Config, *, console: Any = None,
-                 slack_factory: SlackFactory = slack_client) -> None:
+    def __init__(self, engine: Engine, config: Config, *, clients: Clients | None = None,
+                 console: Any = None) -> None:
         self.engine = engine
         self.config = config
-        self.console = console or sys.stdout
-        self.slack_factory = slack_factory
-        self._slack: dict[tuple[str, str], SlackChannel] = {}
+        self.clients = clients or Clients()
+        if console is not None:
+            self.clients.console = console
+        self._channels: dict[tuple[str, str], Channel] = {}
 
     @activity.defn(name="deliver")
     def deliver(self, input: DeliverInput) -> DeliverResult:
@@ -65,15 +70,16 @@ class DeliveryActivities:
             row = self._delivery(conn, input)
             if row.status in FINAL_STATUSES:
                 return DeliverResult(channel=input.channel, status=row.status, detail="already delivered")
-            message, granted = self._message(conn, input)
+            job = self._prepare(conn, input, attempt)
         try:
-            result = self._send(input, row.kind, message, attempt)
+            result = self._send(input, job)
         except DeliveryFailure as exc:
             self._note_failure(input, exc.reason, attempt)
             if isinstance(exc, Retryable):  # a permanent one is counted as failed by mark_failed
                 metrics.delivery_retrying(input.tenant, row.kind)
             raise to_application_error(exc) from None
-        metrics.delivered(input.tenant, row.kind, result.status, granted)
+        if result.status != "suppressed":
+            metrics.delivered(input.tenant, row.kind, result.status, job.created_at)
         return result
 
     @activity.defn(name="mark_delivery_failed")
@@ -92,87 +98,77 @@ class DeliveryActivities:
             raise to_application_error(Permanent(f"no delivery record for channel {input.channel}"))
         return row
 
-    def _message(self, conn: Connection, input: DeliverInput) -> tuple[Message, datetime]:
-        """The message to send, and when the grant was created (for grant→delivery latency)."""
+    def _prepare(self, conn: Connection, input: DeliverInput, attempt: int) -> _Job:
         grant = conn.execute(select(grants).where(grants.c.grant_id == input.grant_id)).one()
         tenant = self.config.tenant(input.tenant)
         spec = tenant.achievement(grant.achievement) if tenant else None
         if spec is None:
             raise to_application_error(Permanent(f"achievement {grant.achievement} is no longer configured"))
-        return compose(spec, grant.evidence), grant.created_at
+        channel = self._channel(input)
+        view = GrantView(grant_id=grant.grant_id, tenant=grant.tenant, person_id=grant.person_id,
+                         achievement=grant.achievement, version=grant.version, name=spec.name,
+                         granted_at=grant.granted_at, evidence=grant.evidence)
+        recipient, unreachable = "", None
+        try:
+            recipient = channel.recipient(_links(conn, input.tenant, grant.person_id))
+        except NoRecipient as exc:
+            unreachable = exc.reason
+        delivery = Delivery(input.channel, view, compose(spec, grant.evidence), recipient, attempt)
+        return _Job(delivery, channel, grant.created_at, unreachable)
 
-    def _send(self, input: DeliverInput, kind: str, message: Message, attempt: int) -> DeliverResult:
-        if kind == "slack":
-            return self._send_slack(input, message, attempt)
-        with self.engine.begin() as conn:
-            if kind == "feed":
-                _write_feed(conn, input, message)
-            elif kind == "console":
-                person = _person_of(conn, input.grant_id)
-                print(f"[accolade] {input.tenant}/{person}: {message.text}", file=self.console, flush=True)
-            else:
-                raise Permanent(f"channel kind {kind} is not available in this worker")
-            _mark_sent(conn, input, attempt)
-        crash_point("deliver:after-send")
-        return DeliverResult(channel=input.channel, status="sent")
+    def _channel(self, input: DeliverInput) -> Channel:
+        key = (input.tenant, input.channel)
+        if key not in self._channels:
+            tenant = self.config.tenant(input.tenant)
+            settings = tenant.channel(input.channel) if tenant else None
+            if settings is None:
+                raise to_application_error(Permanent(f"channel {input.channel} is no longer configured"))
+            self._channels[key] = build_channel(settings, self.clients)
+        return self._channels[key]
 
-    def _send_slack(self, input: DeliverInput, message: Message, attempt: int) -> DeliverResult:
-        slack = self._slack_channel(input)
-        user_id = self._slack_user(input, slack) if slack is not None else None
-        if slack is None or user_id is None:
-            reason = "Slack is not configured (no token)" if slack is None else "no Slack identity linked"
-            return self._fall_back(input, message, attempt, reason)
-        sent = slack.send_dm(user_id, input.grant_id, message, check_history=attempt > 1)
-        crash_point("deliver:after-slack")
-        with self.engine.begin() as conn:
-            detail = {"dm": sent.channel, "ts": sent.ts, "reused": sent.reused}
-            _mark_sent(conn, input, attempt, detail=detail)
+    def _send(self, input: DeliverInput, job: _Job) -> DeliverResult:
+        if job.unreachable is not None:
+            return self._unreachable(input, job, job.unreachable)
+        if job.channel.transactional:
+            with self.engine.begin() as conn:
+                job.channel.send(replace(job.delivery, store=conn))
+                _mark_sent(conn, input, job.delivery.attempt)
+            crash_point("deliver:after-send", scope=input.channel)
+            return DeliverResult(channel=input.channel, status="sent")
+        try:
+            sent = job.channel.send(job.delivery)
+        except NoRecipient as exc:  # found out only by asking the provider (Slack's lookup)
+            return self._unreachable(input, job, exc.reason)
+        crash_point(job.channel.after_send)  # the provider accepted; nothing recorded yet
+        self._record(input, job, sent)
         return DeliverResult(channel=input.channel, status="sent",
                              detail="found already posted" if sent.reused else None)
 
-    def _slack_channel(self, input: DeliverInput) -> SlackChannel | None:
-        key = (input.tenant, input.channel)
-        if key not in self._slack:
-            tenant = self.config.tenant(input.tenant)
-            settings = tenant.channel(input.channel) if tenant else None
-            token = settings.token.get_secret_value() if settings and settings.token else ""
-            if not token or settings is None:
-                return None
-            self._slack[key] = SlackChannel(self.slack_factory(token, settings.base_url or None))
-        return self._slack[key]
+    def _record(self, input: DeliverInput, job: _Job, sent: Sent) -> None:
+        if sent.learned is not None:
+            self._remember(input.tenant, job.delivery.grant.person_id, sent.learned)
+        with self.engine.begin() as conn:
+            _mark_sent(conn, input, job.delivery.attempt, detail=sent.detail)
 
-    def _slack_user(self, input: DeliverInput, slack: SlackChannel) -> str | None:
-        """The person's Slack user id: a `slack:` link, else a lookup of a linked email."""
-        with self.engine.connect() as conn:
-            person = _person_of(conn, input.grant_id)
-            links = conn.execute(select(identities.c.system, identities.c.value).where(
-                identities.c.tenant == input.tenant, identities.c.person_id == person,
-                identities.c.system.in_(("slack", "email")))).all()
-        for system, value in sorted(links, key=lambda r: r.system != "slack"):
-            if system == "slack":
-                return str(value)
-            if (user_id := slack.lookup_user(value)) is not None:
-                self._remember(input.tenant, person, user_id)
-                return user_id
-        return None
-
-    def _remember(self, tenant_id: str, person: str, user_id: str) -> None:
+    def _remember(self, tenant_id: str, person: str, link: str) -> None:
+        """Store a link a channel learned; a link already held by someone else is kept."""
         tenant = self.config.tenant(tenant_id)
         with self.engine.begin() as conn:
             try:
-                link_identity(conn, tenant_id, person, parse_identity_ref(f"slack:id={user_id}"),
-                              origin="slack-lookup", shards=tenant.shards if tenant else 1)
-            except ValueError as exc:  # linked to someone else already: keep the existing link
-                log.warning("not linking Slack user of person %s: %s", person, exc)
+                link_identity(conn, tenant_id, person, parse_identity_ref(link),
+                              origin=f"{link.split(':', 1)[0]}-lookup", shards=tenant.shards if tenant else 1)
+            except ValueError as exc:
+                log.warning("not linking %s of person %s: %s", link.split("=", 1)[0], person, exc)
 
-    def _fall_back(self, input: DeliverInput, message: Message, attempt: int, reason: str) -> DeliverResult:
+    def _unreachable(self, input: DeliverInput, job: _Job, reason: str) -> DeliverResult:
+        """Nobody to send to: the feed carries the grant (`fell_back`), or it is `suppressed`."""
+        status = "suppressed" if job.channel.without_recipient == "suppress" else "fell_back"
         with self.engine.begin() as conn:
-            feed_channels = conn.execute(select(deliveries.c.channel).where(
-                deliveries.c.grant_id == input.grant_id, deliveries.c.kind == "feed")).all()
-            if not feed_channels:  # one feed item per grant: a feed channel already writes it
-                _write_feed(conn, input, message)
-            _mark_sent(conn, input, attempt, status="fell_back", detail={"to": "feed", "reason": reason})
-        return DeliverResult(channel=input.channel, status="fell_back", detail=reason)
+            if status == "fell_back" and not _has_feed_channel(conn, input.grant_id):
+                write_feed(conn, job.delivery)  # one feed item per grant: a feed channel writes it
+            detail = {"to": "feed", "reason": reason} if status == "fell_back" else {"reason": reason}
+            _mark_sent(conn, input, job.delivery.attempt, status=status, detail=detail)
+        return DeliverResult(channel=input.channel, status=status, detail=reason)
 
     def _note_failure(self, input: DeliverInput, reason: str, attempt: int) -> None:
         with self.engine.begin() as conn:
@@ -180,6 +176,14 @@ class DeliveryActivities:
                 deliveries.c.status.not_in(FINAL_STATUSES)
             ).values(status="retrying", attempts=attempt, last_error=reason[:500],
                      updated_at=datetime.now(UTC)))
+
+
+@dataclass(frozen=True)
+class _Job:
+    delivery: Delivery
+    channel: Channel
+    created_at: datetime  # of the grant: grant→delivery latency
+    unreachable: str | None  # why nobody can be reached, if so
 
 
 def _key(input: DeliverInput | MarkFailedInput) -> tuple[Any, ...]:
@@ -195,13 +199,13 @@ def _mark_sent(conn: Connection, input: DeliverInput, attempt: int, status: str 
     ))
 
 
-def _person_of(conn: Connection, grant_id: str) -> str:
-    return str(conn.execute(select(grants.c.person_id).where(grants.c.grant_id == grant_id)).scalar_one())
+def _links(conn: Connection, tenant: str, person: str) -> Links:
+    rows = conn.execute(select(identities.c.system, identities.c.kind, identities.c.value).where(
+        identities.c.tenant == tenant, identities.c.person_id == person,
+    ).order_by(identities.c.system, identities.c.kind, identities.c.value)).all()
+    return Links(tuple((r.system, r.kind, r.value) for r in rows))
 
 
-def _write_feed(conn: Connection, input: DeliverInput, message: Message) -> None:
-    person = _person_of(conn, input.grant_id)
-    conn.execute(insert_for(conn, feed).values(
-        tenant=input.tenant, person_id=person, grant_id=input.grant_id, channel=input.channel,
-        title=message.title, body=message.text, created_at=datetime.now(UTC),
-    ).on_conflict_do_nothing(index_elements=["grant_id", "channel"]))
+def _has_feed_channel(conn: Connection, grant_id: str) -> bool:
+    return conn.execute(select(deliveries.c.channel).where(
+        deliveries.c.grant_id == grant_id, deliveries.c.kind == "feed")).first() is not None

@@ -6,6 +6,7 @@ half-configured: `load_config` raises `ConfigError` carrying every issue.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from pathlib import Path as FsPath
@@ -13,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from channels import channel_class, kinds
 from config._yaml import ConfigIssue, Loaded, format_path, load_with_lines
 from config._yaml import Path as KeyPath
 from config.models import (
@@ -38,7 +40,6 @@ __all__ = [
     "parse_config",
 ]
 
-_CHANNEL_SECRET_FIELDS = ("token",)
 # The demo defaults of DESIGN §8 (`${ACCOLADE_API_KEY:-demo-key}`, …) all start with this.
 _DEMO_PREFIX = "demo-"
 
@@ -108,8 +109,20 @@ def demo_default_warnings(
         f"{file}:{d.line}: {format_path(d.path)}: warning: the demo default of ${{{d.variable}}} "
         f"is in effect; export {d.variable} with your own secret"
         for d in loaded.defaulted
-        if d.default.startswith(_DEMO_PREFIX)
+        if _is_demo_default(d.default)
     ]
+
+
+def _is_demo_default(value: str) -> bool:
+    """`demo-…`, or a `whsec_` secret whose key is `demo-…` (the demo webhook secret)."""
+    if value.startswith(_DEMO_PREFIX):
+        return True
+    if not value.startswith("whsec_"):
+        return False
+    try:
+        return base64.b64decode(value.removeprefix("whsec_"), validate=True).startswith(_DEMO_PREFIX.encode())
+    except ValueError:
+        return False
 
 
 def _issue_from_pydantic(loaded: Loaded, error: Any) -> ConfigIssue:
@@ -125,11 +138,12 @@ def _issue_from_pydantic(loaded: Loaded, error: Any) -> ConfigIssue:
 
 
 def _without_union_tags(path: KeyPath) -> KeyPath:
-    """A discriminated union adds its tag to the location (`connectors[0].github.secret`):
-    users wrote `connectors[0].secret`."""
+    """A discriminated union adds its tag to the location (`connectors[0].github.secret`,
+    `channels[1].email.from`): users wrote `connectors[0].secret`."""
     out = list(path)
+    tags = {"connectors": vendors(), "channels": kinds()}
     for i in range(len(out) - 2):
-        if out[i] == "connectors" and isinstance(out[i + 1], int) and out[i + 2] in vendors():
+        if out[i] in tags and isinstance(out[i + 1], int) and out[i + 2] in tags[str(out[i])]:
             del out[i + 2]
             break
     return tuple(out)
@@ -141,9 +155,8 @@ def _secrets_are_references(loaded: Loaded) -> list[ConfigIssue]:
         for k, _ in enumerate(_list(tenant, "api_keys")):
             issues += _reference_issue(loaded, ("tenants", t, "api_keys", k))
         for i, item in enumerate(_list(tenant, "channels")):
-            for field in _CHANNEL_SECRET_FIELDS:
-                if isinstance(item, dict) and item.get(field):
-                    issues += _reference_issue(loaded, ("tenants", t, "channels", i, field))
+            for field in _channel_secret_fields(item):
+                issues += _secret_value_issues(loaded, ("tenants", t, "channels", i, field), item.get(field))
         for i, item in enumerate(_list(tenant, "connectors")):
             for field in _connector_secret_fields(item):
                 if isinstance(item, dict) and item.get(field):
@@ -157,6 +170,22 @@ def _connector_secret_fields(item: Any) -> tuple[str, ...]:
     if not isinstance(vendor, str) or vendor not in vendors():
         return ()
     return secret_fields(get_connector(vendor).settings)
+
+
+def _channel_secret_fields(item: Any) -> tuple[str, ...]:
+    """The kind's `SecretStr` fields (its settings model says which fields are secrets)."""
+    kind = item.get("kind") if isinstance(item, dict) else None
+    if not isinstance(kind, str) or kind not in kinds():
+        return ()
+    return secret_fields(channel_class(kind).settings_model)
+
+
+def _secret_value_issues(loaded: Loaded, path: KeyPath, value: Any) -> list[ConfigIssue]:
+    """A secret, or each item of a list of secrets (a webhook secret while it rotates)."""
+    if isinstance(value, list):
+        return [issue for k, item in enumerate(value) if item
+                for issue in _reference_issue(loaded, (*path, k))]
+    return _reference_issue(loaded, path) if value else []
 
 
 def _reference_issue(loaded: Loaded, path: tuple[str | int, ...]) -> list[ConfigIssue]:

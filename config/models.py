@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -15,6 +14,7 @@ from pydantic import (
     field_validator,
 )
 
+from channels import ChannelConfig, ChannelSettings
 from connectors import ConnectorConfig, ConnectorSettings
 from rules.definitions import AchievementSpec
 from rules.durations import Duration
@@ -126,13 +126,6 @@ class MetricsSettings(_Strict):
         return host, int(port)
 
 
-class ChannelSettings(_Strict):
-    id: str = Field(pattern=_ID)
-    kind: Literal["console", "feed", "slack"]
-    token: SecretStr | None = None
-    base_url: str | None = None
-
-
 class PersonSettings(_Strict):
     person: str = Field(pattern=_ID)
     identities: list[str] = Field(min_length=1)
@@ -153,7 +146,7 @@ class TenantSettings(_Strict):
     shards: int = Field(default=4, ge=1, le=256)
     api_keys: list[SecretStr] = Field(default_factory=list)
     connectors: list[ConnectorConfig] = Field(default_factory=list)
-    channels: list[ChannelSettings] = Field(default_factory=list)
+    channels: list[ChannelConfig] = Field(default_factory=list)
     people: list[PersonSettings] = Field(default_factory=list)
     achievements: list[AchievementSpec] = Field(default_factory=list)
     admin_channel: str | None = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import stat
@@ -174,7 +175,14 @@ def test_one_tenant_may_share_a_webhook_secret_between_its_connectors() -> None:
 
 
 # every `${NAME:-demo-…}` of the demo config: a published default that must warn
-DEMO_VARIABLES = sorted(set(re.findall(r"\$\{(\w+):-demo-", EXAMPLE.read_text())))
+# (the demo webhook secret is `whsec_<base64 of "demo-…">`: published too)
+DEMO_VARIABLES = sorted(set(re.findall(r"\$\{(\w+):-(?:demo-|whsec_)", EXAMPLE.read_text())))
+
+
+def _exported() -> dict[str, str]:
+    """Every demo variable exported with an own value (valid as a `whsec_` secret too)."""
+    return {v: "whsec_" + base64.b64encode(f"mine-{n}-own-secret".encode()).decode()
+            for n, v in enumerate(DEMO_VARIABLES)}
 
 
 def test_demo_default_warnings_name_line_field_and_variable_not_the_secret(tmp_path: Path) -> None:
@@ -188,8 +196,8 @@ def test_demo_default_warnings_name_line_field_and_variable_not_the_secret(tmp_p
     assert len(warnings) == len(DEMO_VARIABLES)  # one per demo default, each naming its variable
     assert all(any(f"export {v} " in w for w in warnings) for v in DEMO_VARIABLES)
     assert "demo-key" not in "".join(warnings) and "demo-secret" not in "".join(warnings)
-    exported = {v: f"mine-{n}" for n, v in enumerate(DEMO_VARIABLES)}
-    assert demo_default_warnings(EXAMPLE, env=exported) == []
+    assert "whsec_" not in "".join(warnings)
+    assert demo_default_warnings(EXAMPLE, env=_exported()) == []
 
 
 def test_only_demo_defaults_warn(tmp_path: Path) -> None:
@@ -210,7 +218,7 @@ def test_config_check_cli_prints_file_line_field_and_exits_2(tmp_path: Path) -> 
         capture_output=True, text=True, env={"ACME_KEY": "k", "PATH": ""}, check=False,
     )
     assert done.returncode == 2
-    assert done.stdout.startswith(f"{bad}:7: tenants[0].channels[0].kind: Input should be")
+    assert done.stdout.startswith(f"{bad}:7: tenants[0].channels[0].kind: unknown kind 'consol'; known: 'console'")
     assert "Traceback" not in done.stderr
 
 
@@ -232,7 +240,7 @@ def test_config_check_cli_ok_on_example_warns_about_demo_defaults() -> None:
 
 
 def test_config_check_cli_is_quiet_when_the_secrets_are_exported() -> None:
-    env = _cli_env(**{v: f"mine-{n}" for n, v in enumerate(DEMO_VARIABLES)})
+    env = _cli_env(**_exported())
     done = subprocess.run(
         [sys.executable, "-m", "cli", "config", "check", str(EXAMPLE)],
         capture_output=True, text=True, env=env, check=False,

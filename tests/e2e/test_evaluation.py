@@ -103,7 +103,10 @@ async def test_worker_killed_at_a_hand_off_loses_and_doubles_nothing(
     hub = counting_hub
     marker = tmp_path / "crash-once"
     marker.write_text("armed")
-    first = hub.start_worker(ACCOLADE_CRASH_AT=point, ACCOLADE_CRASH_ONCE=str(marker))
+    # after-send: in the console's own activity. A crash in the feed's, side by side, could cut
+    # the console between its line and its commit, and its retry would print the line again.
+    armed = f"{point}@console" if point == "deliver:after-send" else point
+    first = hub.start_worker(ACCOLADE_CRASH_AT=armed, ACCOLADE_CRASH_ONCE=str(marker))
     hub.start_receiver()
     assert hub.post_webhook(delivery="k-1").json()["accepted"] == 1
     assert first.wait(timeout=60) == 70, "the worker did not reach the crash point"

@@ -4,6 +4,10 @@ Flow: find the person's Slack user id (a `slack:` link, else `users.lookupByEmai
 email, remembered as a link) → `conversations.open` → `chat.postMessage` with Block Kit, a
 complete plain-text fallback and the grant id in `metadata`.
 
+The person's Slack user id is a `slack:` link, else it is looked up by a linked email; a
+looked-up id is returned as `Sent.learned` and stored by the delivery bookkeeping. No token,
+or nobody found, is a NoRecipient: the grant falls back to the feed (`fell_back`).
+
 At most one DM per grant: on a retry (attempt > 1) the DM's recent history is searched for
 a message whose metadata carries this grant id before anything is posted, so a worker killed
 between Slack's answer and the database write does not send twice.
@@ -17,16 +21,19 @@ off: Temporal retries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from activities.errors import Permanent, Retryable
 from activities.messages import Message
+from channels.base import Channel, ChannelSettings, Clients, Delivery, Links, NoRecipient, Sent
+from connectors.errors import Permanent, Retryable
 
 __all__ = [
-    "GRANT_EVENT_TYPE", "PERMANENT_ERRORS", "SlackChannel", "SlackSent", "build_blocks", "slack_client",
+    "GRANT_EVENT_TYPE", "PERMANENT_ERRORS", "SlackApi", "SlackChannel", "SlackSent", "SlackSettings",
+    "build_blocks", "slack_client",
 ]
 
 GRANT_EVENT_TYPE = "accolade_grant"
@@ -63,7 +70,57 @@ def build_blocks(message: Message) -> list[dict[str, Any]]:
     return blocks
 
 
-class SlackChannel:
+class SlackSettings(ChannelSettings):
+    kind: Literal["slack"]
+    token: SecretStr | None = None  # empty: not configured, the feed carries grants instead
+    base_url: str | None = None  # a stand-in's URL; default https://slack.com/api/
+
+
+_EMAIL = "email:"  # a recipient still to be looked up, as opposed to a Slack user id
+
+
+class SlackChannel(Channel[SlackSettings]):
+    kind = "slack"
+    settings_model = SlackSettings
+    after_send = "deliver:after-slack"
+
+    def __init__(self, settings: SlackSettings, clients: Clients) -> None:
+        super().__init__(settings, clients)
+        token = settings.token.get_secret_value() if settings.token else ""
+        factory = clients.slack or slack_client
+        self.api = SlackApi(factory(token, settings.base_url or None)) if token else None
+
+    def recipient(self, links: Links) -> str:
+        if self.api is None:
+            raise NoRecipient("Slack is not configured (no token)")
+        if (user_id := links.first("slack")) is not None:
+            return user_id
+        if emails := links.all("email"):
+            return _EMAIL + " ".join(emails)  # looked up in send(), in this order
+        raise NoRecipient("no Slack identity linked")
+
+    def send(self, delivery: Delivery) -> Sent:
+        assert self.api is not None  # recipient() said so
+        user_id, learned = delivery.recipient, None
+        if user_id.startswith(_EMAIL):
+            user_id = self._look_up(user_id.removeprefix(_EMAIL).split(" "))
+            learned = f"slack:id={user_id}"
+        sent = self.api.send_dm(user_id, delivery.grant.grant_id, delivery.message,
+                                check_history=delivery.attempt > 1)
+        return Sent(provider_id=sent.ts, detail={"dm": sent.channel, "ts": sent.ts, "reused": sent.reused},
+                    learned=learned, reused=sent.reused)
+
+    def _look_up(self, emails: list[str]) -> str:
+        assert self.api is not None
+        for email in emails:
+            if (user_id := self.api.lookup_user(email)) is not None:
+                return user_id
+        raise NoRecipient("no Slack identity linked")
+
+
+class SlackApi:
+    """The Slack Web API calls a DM needs, each failure classified once."""
+
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
