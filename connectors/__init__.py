@@ -12,7 +12,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
-from connectors import canvas, github, gitlab, jira
+from connectors import canvas, github, gitlab, jira, okta
 from connectors.base import (
     Connector,
     ConnectorError,
@@ -25,7 +25,8 @@ from connectors.base import (
     WebhookRequest,
 )
 
-CONNECTORS: tuple[Connector, ...] = (github.CONNECTOR, gitlab.CONNECTOR, jira.CONNECTOR, canvas.CONNECTOR)
+CONNECTORS: tuple[Connector, ...] = (
+    github.CONNECTOR, gitlab.CONNECTOR, jira.CONNECTOR, canvas.CONNECTOR, okta.CONNECTOR)
 _BY_VENDOR: dict[str, Connector] = {c.vendor: c for c in CONNECTORS}
 
 # Each vendor's own settings model, told apart by `vendor` (DESIGN §8).
