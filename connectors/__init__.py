@@ -12,7 +12,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
-from connectors import canvas, github, gitlab, jira, xapi
+from connectors import canvas, github, gitlab, jira, okta, xapi
 from connectors.base import (
     Connector,
     ConnectorError,
@@ -27,7 +27,7 @@ from connectors.base import (
 
 # xapi is neither shape: it is reached at /xapi/ (api.xapi), written by intake.statements.
 CONNECTORS: tuple[Connector | xapi.XapiConnector, ...] = (
-    github.CONNECTOR, gitlab.CONNECTOR, jira.CONNECTOR, canvas.CONNECTOR, xapi.CONNECTOR)
+    github.CONNECTOR, gitlab.CONNECTOR, jira.CONNECTOR, canvas.CONNECTOR, okta.CONNECTOR, xapi.CONNECTOR)
 _BY_VENDOR: dict[str, Connector | xapi.XapiConnector] = {c.vendor: c for c in CONNECTORS}
 
 # Each vendor's own settings model, told apart by `vendor` (DESIGN §8).
