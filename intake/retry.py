@@ -118,6 +118,9 @@ def _refusal(
                 "text): it cannot be parsed again; left as is", None)
     if row.kind == "item":
         return None, None
+    if row.kind == "xapi":  # the LRS answered 400: the client keeps the statements and sends them again
+        return ("an xAPI request is not retried here: the LRS client was told 400 and posts the "
+                "statements again once they are fixed; left as is", None)
     return _connector_refusal(row, config, tenant, lookup)
 
 
