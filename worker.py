@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    # one line per vendor request (a Canvas cycle asks once per learner) drowns the worker's own
+    # lines; failures are logged, classified, by the connectors themselves
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(run_worker(args.config))
 
 
