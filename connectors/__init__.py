@@ -12,7 +12,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
-from connectors import canvas, github, gitlab, jira
+from connectors import canvas, github, gitlab, jira, scim
 from connectors.base import (
     Connector,
     ConnectorError,
@@ -25,8 +25,10 @@ from connectors.base import (
     WebhookRequest,
 )
 
-CONNECTORS: tuple[Connector, ...] = (github.CONNECTOR, gitlab.CONNECTOR, jira.CONNECTOR, canvas.CONNECTOR)
-_BY_VENDOR: dict[str, Connector] = {c.vendor: c for c in CONNECTORS}
+# scim is neither shape: it is reached at /scim/v2/ (api.scim), written by connectors.scim.
+CONNECTORS: tuple[Connector | scim.ScimConnector, ...] = (
+    github.CONNECTOR, gitlab.CONNECTOR, jira.CONNECTOR, canvas.CONNECTOR, scim.CONNECTOR)
+_BY_VENDOR: dict[str, Connector | scim.ScimConnector] = {c.vendor: c for c in CONNECTORS}
 
 # Each vendor's own settings model, told apart by `vendor` (DESIGN §8).
 ConnectorConfig = Annotated[
@@ -57,7 +59,7 @@ def vendors() -> tuple[str, ...]:
     return tuple(_BY_VENDOR)
 
 
-def get_connector(vendor: str) -> Connector:
+def get_connector(vendor: str) -> Connector | scim.ScimConnector:
     try:
         return _BY_VENDOR[vendor]
     except KeyError:
