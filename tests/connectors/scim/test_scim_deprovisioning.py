@@ -8,6 +8,7 @@ import io
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from temporalio.testing import ActivityEnvironment
+from test_scim_users import AUTH, PATCH, okta_user, scim_config
 
 from activities.contracts import DeliverInput, EvaluateShardInput
 from activities.delivery import DeliveryActivities
@@ -18,7 +19,6 @@ from identity.sync import sync_people
 from intake.ingest import ingest_batch
 from store.eventlog import shard_of
 from store.schema import deliveries, feed, grants
-from test_scim_users import AUTH, PATCH, okta_user, scim_config
 
 
 def _deliver(activities: DeliveryActivities, grant_id: str, channel: str) -> tuple[str, str | None]:

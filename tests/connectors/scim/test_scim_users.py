@@ -126,7 +126,7 @@ def test_entra_dialect_and_a_renamed_user_moves_its_links(client: TestClient, en
         "userName": "alex@contoso.example", "active": True, "displayName": "Alex",
         "emails": [{"primary": True, "type": "work", "value": "alex@contoso.example"}]}).json()
     person = user["id"]  # a new person whose id is the SCIM id
-    assert f"email:id=alex@contoso.example" in links(engine, person)
+    assert "email:id=alex@contoso.example" in links(engine, person)
 
     patch(client, user["id"], {"op": "Replace", "path": "userName", "value": "alexandra@contoso.example"},
           {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "alexandra@contoso.example"})
