@@ -27,7 +27,8 @@ from scim2_models import (
 from starlette.concurrency import run_in_threadpool
 
 from config.models import Config, TenantSettings
-from connectors.scim import ScimSettings
+from connectors.scim import ScimSettings, discovery
+from connectors.scim import groups as scim_groups
 from connectors.scim import users as scim_users
 from intake.context import Intake
 
@@ -72,7 +73,58 @@ def scim_router() -> APIRouter:
         return await _run(request, lambda c, s, _b: (204, scim_users.delete_user(c, s, scim_id)),
                           write=True)
 
+    _group_routes(router)
+    _discovery_routes(router)
     return router
+
+
+def _group_routes(router: APIRouter) -> None:
+    @router.post("/Groups")
+    async def post_group(request: Request) -> Response:
+        return await _run(request, lambda c, s, b: (201, scim_groups.create_group(c, s, b)), write=True)
+
+    @router.get("/Groups")
+    async def list_groups(request: Request, filter: str | None = None, startIndex: int = 1,  # noqa: N803
+                          count: int = 100) -> Response:
+        params = _params(request)
+        return await _run(request, lambda c, s, _b: (200, scim_groups.list_groups(
+            c, s, filter=filter, start_index=startIndex, count=count, params=params)))
+
+    @router.get("/Groups/{group_id}")
+    async def get_group(group_id: str, request: Request) -> Response:
+        params = _params(request)
+        return await _run(request, lambda c, s, _b: (200, scim_groups.get_group(c, s, group_id, params)))
+
+    @router.put("/Groups/{group_id}")
+    async def put_group(group_id: str, request: Request) -> Response:
+        return await _run(request, lambda c, s, b: (200, scim_groups.replace_group(c, s, group_id, b)),
+                          write=True)
+
+    @router.patch("/Groups/{group_id}")
+    async def patch_group(group_id: str, request: Request) -> Response:
+        return await _run(request, lambda c, s, b: (200, scim_groups.patch_group(c, s, group_id, b)),
+                          write=True)
+
+    @router.delete("/Groups/{group_id}")
+    async def delete_group(group_id: str, request: Request) -> Response:
+        return await _run(request, lambda c, s, _b: (204, scim_groups.delete_group(c, s, group_id)),
+                          write=True)
+
+
+def _discovery_routes(router: APIRouter) -> None:
+    @router.get("/ServiceProviderConfig")
+    async def service_provider_config(request: Request) -> Response:
+        return await _run(request, lambda _c, s, _b: (200, discovery.service_provider_config(s.base_url)))
+
+    @router.get("/ResourceTypes")
+    @router.get("/ResourceTypes/{name}")
+    async def resource_types(request: Request, name: str | None = None) -> Response:
+        return await _run(request, lambda _c, s, _b: (200, discovery.resource_types(s.base_url, name)))
+
+    @router.get("/Schemas")
+    @router.get("/Schemas/{urn}")
+    async def schemas(request: Request, urn: str | None = None) -> Response:
+        return await _run(request, lambda _c, s, _b: (200, discovery.schemas(s.base_url, urn)))
 
 
 async def _body(request: Request) -> Any:

@@ -10,9 +10,9 @@ A SCIM user is a person. Its identity values become links with origin `scim`:
 | enterprise `employeeNumber` | `employee:id=<number>` |
 | `emails` of type work (or untyped) | `email:<address>` |
 
-A new user joins the person an existing link already names (e.g. `email:` declared in config),
-else a new person whose id is the SCIM id (opaque: no personal data reaches Temporal). A value
-that moved (a renamed userName, a new work email) loses its old link and gains the new one;
+A new user joins the person an existing link already names (e.g. `email:` declared in config)
+unless another SCIM user is that person, else a new person whose id is the SCIM id (opaque:
+no personal data reaches Temporal). A value that moved (a renamed userName, a new work email) loses its old link and gains the new one;
 `scim_changes` keeps before and after. A value already linked to another person is not taken
 (conflicts are issue 11 item 5's; it is logged by kind, never by value).
 """
@@ -31,7 +31,7 @@ from identity.resolve import UnknownIdentity, find_person, link_identity, stored
 from intake.ingest import append_validated
 from rules.events import CloudEvent
 from store._db import insert_for
-from store.schema import identities, scim_changes, suspended_persons
+from store.schema import identities, scim_changes, scim_users, suspended_persons
 
 __all__ = ["DEPROVISIONED", "emit", "identity_values", "is_suspended", "link_user", "person_for",
            "record_change", "refs_of", "set_suspended"]
@@ -69,12 +69,19 @@ def refs_of(scim_id: str, values: dict[str, Any], external_system: str) -> list[
 
 def person_for(conn: Connection, tenant: str, scim_id: str, values: dict[str, Any],
                external_system: str) -> str:
-    """The person a new SCIM user is: the one its most trusted existing link names, else new."""
+    """The person a new SCIM user is: the one its most trusted existing link names, else new.
+
+    A person another SCIM user already is, is never joined: the IAM system manages them as
+    two users (a shared employee number is a conflict for the identity audit, not a merge)."""
     for ref in refs_of(scim_id, values, external_system):
         try:
-            return find_person(conn, tenant, ref)
+            person = find_person(conn, tenant, ref)
         except UnknownIdentity:
             continue
+        taken = conn.execute(select(scim_users.c.id).where(
+            scim_users.c.tenant == tenant, scim_users.c.person_id == person)).first()
+        if taken is None:
+            return person
     return scim_id
 
 

@@ -46,8 +46,8 @@ from connectors.scim.provision import (
 )
 from store.schema import scim_group_members, scim_users
 
-__all__ = ["Scope", "UserModel", "create_user", "delete_user", "get_user", "list_users",
-           "patch_user", "replace_user"]
+__all__ = ["MAX_COUNT", "Scope", "UserModel", "create_user", "delete_user", "first_error", "get_user",
+           "list_users", "patch_user", "replace_user", "strip_read_only"]
 
 UserModel = User[EnterpriseUser]
 MAX_COUNT = 200
@@ -67,13 +67,26 @@ def parse_user(body: Any, ctx: Context) -> UserModel:
     try:
         return UserModel.model_validate(body, scim_ctx=ctx)
     except ValidationError as exc:
-        raise InvalidValueException(detail=_first_error(exc)) from None
+        raise InvalidValueException(detail=first_error(exc)) from None
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValueError) -> str:
+    if not isinstance(exc, ValidationError):
+        return str(exc)[:300]
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err.get("loc", ())) or "body"
     return f"{where}: {err.get('msg', 'invalid')}"[:300]
+
+
+def strip_read_only(body: Any) -> Any:
+    """Drop `id` from path-less PATCH values: Okta sends the resource's own id back with a
+    rename; RFC 7644 §3.5.2 lets a server ignore read-only attributes it did not change."""
+    if not isinstance(body, dict) or not isinstance(body.get("Operations"), list):
+        return body
+    operations = [{**op, "value": {k: v for k, v in op["value"].items() if k != "id"}}
+                  if isinstance(op, dict) and "path" not in op and isinstance(op.get("value"), dict) else op
+                  for op in body["Operations"]]
+    return {**body, "Operations": operations}
 
 
 def _load(resource: dict[str, Any]) -> UserModel:
@@ -145,9 +158,10 @@ def replace_user(conn: Connection, scope: Scope, scim_id: str, body: Any) -> dic
 def patch_user(conn: Connection, scope: Scope, scim_id: str, body: Any) -> dict[str, Any]:
     row = _row(conn, scope, scim_id)
     try:
-        patch = PatchOp[UserModel].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+        patch = PatchOp[UserModel].model_validate(
+            strip_read_only(body), scim_ctx=Context.RESOURCE_PATCH_REQUEST)
     except ValidationError as exc:
-        raise InvalidValueException(detail=_first_error(exc)) from None
+        raise InvalidValueException(detail=first_error(exc)) from None
     user = _load(row.resource)
     try:
         patch.patch(user)
