@@ -12,7 +12,8 @@ A SCIM user is a person. Its identity values become links with origin `scim`:
 
 A new user joins the person an existing link already names (e.g. `email:` declared in config)
 unless another SCIM user is that person, else a new person whose id is the SCIM id (opaque:
-no personal data reaches Temporal). A value that moved (a renamed userName, a new work email) loses its old link and gains the new one;
+no personal data reaches Temporal). A value that moved (a renamed userName, a new work
+email) loses its old link and gains the new one;
 `scim_changes` keeps before and after. A value already linked to another person is not taken
 (conflicts are issue 11 item 5's; it is logged by kind, never by value).
 """
