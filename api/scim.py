@@ -23,7 +23,9 @@ from scim2_models import (
     ResponseParameters,
     SCIMException,
     UnauthorizedException,
+    UniquenessException,
 )
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from config.models import Config, TenantSettings
@@ -184,6 +186,9 @@ def _transaction(intake: Intake, scope: scim_users.Scope, work: Work, body: Any)
             return work(conn, scope, body)
     except SCIMException as exc:  # rolled back: a refused write stores nothing
         raise _Refused.of(exc) from None
+    except IntegrityError:  # a concurrent create of the same userName won the unique index
+        taken = UniquenessException(detail="userName is already taken (compared case-insensitively)")
+        raise _Refused.of(taken) from None
 
 
 def _authenticate(config: Config, header: str | None) -> tuple[TenantSettings, ScimSettings]:
