@@ -14,6 +14,8 @@ the guard and the bookkeeping:
   channel);
 - a channel that cannot reach the person (`NoRecipient`) falls back to the feed (`fell_back`)
   or is `suppressed`, as the channel says, with the reason;
+- a person deprovisioned by SCIM (`suspended_persons`) is reached on no channel: `suppressed`,
+  reason `deprovisioned`, before any channel is built;
 - a link a channel learned (Slack's lookup by email) is stored here, never by the channel.
 """
 
@@ -35,6 +37,7 @@ from activities.messages import compose
 from channels import Channel, Clients, Delivery, GrantView, Links, NoRecipient, Sent, build_channel
 from channels.feed import write_feed
 from config.models import Config
+from connectors.scim.provision import is_suspended
 from identity import link_identity, parse_identity_ref
 from metrics import pipeline as metrics
 from store.schema import deliveries, grants, identities
@@ -70,6 +73,9 @@ class DeliveryActivities:
             row = self._delivery(conn, input)
             if row.status in FINAL_STATUSES:
                 return DeliverResult(channel=input.channel, status=row.status, detail="already delivered")
+            if (reason := is_suspended(conn, input.tenant, row.person_id)) is not None:
+                _mark_sent(conn, input, attempt, status="suppressed", detail={"reason": reason})
+                return DeliverResult(channel=input.channel, status="suppressed", detail=reason)
             job = self._prepare(conn, input, attempt)
         try:
             result = self._send(input, job)

@@ -9,6 +9,7 @@ Routes:
     GET  /healthz                   liveness plus a store round-trip (503 when unreachable)
     GET  /metrics                   Prometheus text (`metrics.receiver`; not in the OpenAPI spec)
     /xapi/about, /xapi/statements  the xAPI Statement API (`api.xapi`; not in the OpenAPI spec)
+    /scim/v2/...                    the SCIM 2.0 service provider (`api.scim`; not in the OpenAPI spec)
     GET  /openapi.json              the spec, with request bodies, the bearer scheme and statuses
 
 Bodies are capped per route before they are read (`api.limits.webhook_body`, `events_body`).
@@ -30,6 +31,7 @@ from api import spec
 from api.auth import require_tenant, tenant_for_key
 from api.limits import BodyLimitAsJson
 from api.reads import router as reads_router
+from api.scim import scim_router
 from api.xapi import xapi_router
 from config.models import Config, LimitSettings, TenantSettings
 from intake.context import Intake, Notifier
@@ -59,6 +61,7 @@ def create_app(config: Config, engine: Engine, notifier: Notifier | None = None)
         _metrics_route(app, receiver_registry(config, engine))
     app.include_router(reads_router)
     app.include_router(xapi_router(config.api.limits))
+    app.include_router(scim_router())
     app.add_middleware(BodyLimitAsJson)
     spec.install_openapi(app)
     return app

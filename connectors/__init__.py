@@ -12,7 +12,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
-from connectors import canvas, github, gitlab, jira, okta, xapi
+from connectors import canvas, github, gitlab, jira, okta, scim, xapi
 from connectors.base import (
     Connector,
     ConnectorError,
@@ -25,10 +25,12 @@ from connectors.base import (
     WebhookRequest,
 )
 
-# xapi is neither shape: it is reached at /xapi/ (api.xapi), written by intake.statements.
-CONNECTORS: tuple[Connector | xapi.XapiConnector, ...] = (
-    github.CONNECTOR, gitlab.CONNECTOR, jira.CONNECTOR, canvas.CONNECTOR, okta.CONNECTOR, xapi.CONNECTOR)
-_BY_VENDOR: dict[str, Connector | xapi.XapiConnector] = {c.vendor: c for c in CONNECTORS}
+# xapi and scim are neither shape: they are reached at /xapi/ (api.xapi, written by
+# intake.statements) and /scim/v2/ (api.scim, written by connectors.scim).
+CONNECTORS: tuple[Connector | xapi.XapiConnector | scim.ScimConnector, ...] = (
+    github.CONNECTOR, gitlab.CONNECTOR, jira.CONNECTOR, canvas.CONNECTOR, okta.CONNECTOR, xapi.CONNECTOR,
+    scim.CONNECTOR)
+_BY_VENDOR: dict[str, Connector | xapi.XapiConnector | scim.ScimConnector] = {c.vendor: c for c in CONNECTORS}
 
 # Each vendor's own settings model, told apart by `vendor` (DESIGN §8).
 ConnectorConfig = Annotated[
@@ -59,7 +61,7 @@ def vendors() -> tuple[str, ...]:
     return tuple(_BY_VENDOR)
 
 
-def get_connector(vendor: str) -> Connector | xapi.XapiConnector:
+def get_connector(vendor: str) -> Connector | xapi.XapiConnector | scim.ScimConnector:
     try:
         return _BY_VENDOR[vendor]
     except KeyError:

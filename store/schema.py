@@ -27,7 +27,8 @@ from sqlalchemy import (
 __all__ = [
     "achievement_versions", "connector_health", "connector_incidents", "deliveries", "event_queue",
     "events", "feed", "grants", "identities", "metadata", "parked", "parked_keys", "persons",
-    "poll_cursors", "progress", "quarantine", "shard_state", "webhook_log", "webhook_rejections",
+    "poll_cursors", "progress", "quarantine", "scim_changes", "scim_group_members", "scim_groups",
+    "scim_users", "shard_state", "suspended_persons", "webhook_log", "webhook_rejections",
     "xapi_statements",
 ]
 
@@ -327,3 +328,70 @@ xapi_statements = Table(
 )
 Index("ix_xapi_statements_stored", xapi_statements.c.tenant, xapi_statements.c.connector,
       xapi_statements.c.stored)
+
+# --- SCIM provisioning (0006): resources as the hub serves them, and who is deprovisioned ---
+
+scim_users = Table(
+    "scim_users",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),  # the hub's SCIM id (`scim:<id>`)
+    Column("person_id", String(128), nullable=False),
+    Column("user_name", String(320), nullable=False),
+    Column("user_name_key", String(320), nullable=False),  # lower-cased: userName is caseExact false
+    Column("external_id", String(320)),
+    Column("active", Boolean, nullable=False),
+    Column("resource", JSON, nullable=False),  # the SCIM body without id, meta, password
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant", "user_name_key", name="uq_scim_users_user_name"),
+)
+Index("ix_scim_users_external_id", scim_users.c.tenant, scim_users.c.external_id)
+
+scim_groups = Table(
+    "scim_groups",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("display_name", String(320), nullable=False),
+    Column("external_id", String(320)),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+scim_group_members = Table(
+    "scim_group_members",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("group_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+)
+
+# What a SCIM write changed about a user's identity values (userName, externalId, emails,
+# employeeNumber, active), before and after: the old value of a moved link is kept here
+# until the general identity audit (issue 11 item 6) takes over.
+scim_changes = Table(
+    "scim_changes",
+    metadata,
+    Column("id", _Seq, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("scim_id", String(64), nullable=False),
+    Column("person_id", String(128), nullable=False),
+    Column("action", String(32), nullable=False),  # provisioned | updated | deprovisioned | deleted
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_scim_changes_user", scim_changes.c.tenant, scim_changes.c.scim_id, scim_changes.c.id)
+
+# Persons no channel may reach (deprovisioned by SCIM); evaluation of their events goes on.
+suspended_persons = Table(
+    "suspended_persons",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("person_id", String(128), primary_key=True),
+    Column("reason", String(64), nullable=False),  # deprovisioned
+    Column("since", DateTime(timezone=True), nullable=False),
+)

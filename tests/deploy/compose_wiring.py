@@ -43,7 +43,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 # What a user exports before `docker compose up` (README "Running on a real cluster").
 CLUSTER_ENV = {"POSTGRES_PASSWORD": "pg0secret", "ACCOLADE_API_KEY": "api-key", "GITHUB_WEBHOOK_SECRET": "gh-secret",
                "GITLAB_WEBHOOK_TOKEN": "gl-token", "JIRA_WEBHOOK_SECRET": "jira-secret",
-               "OKTA_HOOK_AUTHORIZATION": "okta-auth", "XAPI_KEY": "xapi-key", "XAPI_SECRET": "xapi-secret"}
+               "OKTA_HOOK_AUTHORIZATION": "okta-auth", "XAPI_KEY": "xapi-key", "XAPI_SECRET": "xapi-secret",
+               "SCIM_TOKEN": "scim-token"}
 
 # Service names are part of the interface: README commands (`--scale worker=2`,
 # `docker compose exec receiver …`) and the host names in examples/cluster.yaml use them.

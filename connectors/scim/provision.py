@@ -1,0 +1,147 @@
+"""What a SCIM user write does to identity: links, suspension, and canonical events.
+
+A SCIM user is a person. Its identity values become links with origin `scim`:
+
+| SCIM attribute | link |
+|---|---|
+| `id` (the hub's) | `scim:id=<id>` |
+| `userName` | `scim:login=<userName>`, and `email:<userName>` when it is an address |
+| `externalId` | `<external_system>:id=<externalId>` (`okta:id=00u…`, `entra:id=<object id>`) |
+| enterprise `employeeNumber` | `employee:id=<number>` |
+| `emails` of type work (or untyped) | `email:<address>` |
+
+A new user joins the person an existing link already names (e.g. `email:` declared in config)
+unless another SCIM user is that person, else a new person whose id is the SCIM id (opaque:
+no personal data reaches Temporal). A value that moved (a renamed userName, a new work
+email) loses its old link and gains the new one;
+`scim_changes` keeps before and after. A value already linked to another person is not taken
+(conflicts are issue 11 item 5's; it is logged by kind, never by value).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from config.models import TenantSettings
+from identity.refs import IdentityRef
+from identity.resolve import UnknownIdentity, find_person, link_identity, stored_key
+from intake.ingest import append_validated
+from rules.events import CloudEvent
+from store._db import insert_for
+from store.schema import identities, scim_changes, scim_users, suspended_persons
+
+__all__ = ["DEPROVISIONED", "emit", "identity_values", "is_suspended", "link_user", "person_for",
+           "record_change", "refs_of", "set_suspended"]
+
+log = logging.getLogger("accolade.scim")
+DEPROVISIONED = "deprovisioned"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def identity_values(resource: dict[str, Any]) -> dict[str, Any]:
+    """The identity-bearing values of a stored SCIM user body (what `scim_changes` records)."""
+    emails = sorted({str(e["value"]).lower() for e in resource.get("emails") or []
+                     if e.get("value") and e.get("type") in (None, "work")})
+    return {"userName": resource.get("userName"), "externalId": resource.get("externalId"),
+            "employeeNumber": (resource.get(ENTERPRISE) or {}).get("employeeNumber"),
+            "emails": emails, "active": resource.get("active", True) is not False}
+
+
+def refs_of(scim_id: str, values: dict[str, Any], external_system: str) -> list[IdentityRef]:
+    """Links in order of trust: immutable ids first, then the attributes that may move."""
+    refs = [IdentityRef("scim", scim_id, "id")]
+    if values.get("externalId"):
+        refs.append(IdentityRef(external_system, str(values["externalId"]), "id"))
+    if values.get("employeeNumber"):
+        refs.append(IdentityRef("employee", str(values["employeeNumber"]), "id"))
+    user_name = str(values.get("userName") or "")
+    if user_name:
+        refs.append(IdentityRef("scim", user_name, "login"))
+    addresses = list(values.get("emails") or [])
+    if "@" in user_name and user_name.lower() not in addresses:
+        addresses.append(user_name.lower())
+    refs.extend(IdentityRef("email", address, "id") for address in addresses)
+    return refs
+
+
+def person_for(conn: Connection, tenant: str, scim_id: str, values: dict[str, Any],
+               external_system: str) -> str:
+    """The person a new SCIM user is: the one its most trusted existing link names, else new.
+
+    A person another SCIM user already is, is never joined: the IAM system manages them as
+    two users (a shared employee number is a conflict for the identity audit, not a merge)."""
+    for ref in refs_of(scim_id, values, external_system):
+        try:
+            person = find_person(conn, tenant, ref)
+        except UnknownIdentity:
+            continue
+        taken = conn.execute(select(scim_users.c.id).where(
+            scim_users.c.tenant == tenant, scim_users.c.person_id == person)).first()
+        if taken is None:
+            return person
+    return scim_id
+
+
+def link_user(conn: Connection, tenant: TenantSettings, person: str, scim_id: str, *,
+              before: dict[str, Any] | None, after: dict[str, Any], external_system: str) -> None:
+    """Make the person's `scim` links match `after`: drop links of values that went away, add
+    the new ones (releasing parked events they resolve)."""
+    wanted = refs_of(scim_id, after, external_system)
+    wanted_keys = {stored_key(ref) for ref in wanted}
+    if before is not None:
+        for ref in refs_of(scim_id, before, external_system):
+            if stored_key(ref) not in wanted_keys:
+                _unlink(conn, tenant.id, person, ref)
+    for ref in wanted:
+        try:
+            link_identity(conn, tenant.id, person, ref, origin="scim", shards=tenant.shards)
+        except ValueError:
+            log.warning("scim user %s: %s:%s is linked to another person; not taken",
+                        scim_id, ref.system, ref.kind)
+
+
+def _unlink(conn: Connection, tenant: str, person: str, ref: IdentityRef) -> None:
+    system, kind, value = stored_key(ref)
+    conn.execute(delete(identities).where(
+        identities.c.tenant == tenant, identities.c.system == system, identities.c.kind == kind,
+        identities.c.value == value, identities.c.person_id == person, identities.c.origin == "scim"))
+
+
+def record_change(conn: Connection, tenant: str, scim_id: str, person: str, action: str, *,
+                  before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+    conn.execute(insert(scim_changes).values(
+        tenant=tenant, scim_id=scim_id, person_id=person, action=action,
+        before=before, after=after, at=datetime.now(UTC)))
+
+
+def set_suspended(conn: Connection, tenant: str, person: str, suspended: bool) -> None:
+    """Deprovisioned persons get no deliveries (`activities.delivery`); reactivation lifts it."""
+    if not suspended:
+        conn.execute(delete(suspended_persons).where(
+            suspended_persons.c.tenant == tenant, suspended_persons.c.person_id == person))
+        return
+    conn.execute(insert_for(conn, suspended_persons).values(
+        tenant=tenant, person_id=person, reason=DEPROVISIONED, since=datetime.now(UTC),
+    ).on_conflict_do_nothing())
+
+
+def is_suspended(conn: Connection, tenant: str, person: str) -> str | None:
+    """The reason no channel may reach `person`, or None."""
+    return conn.execute(select(suspended_persons.c.reason).where(
+        suspended_persons.c.tenant == tenant, suspended_persons.c.person_id == person)).scalar()
+
+
+def emit(conn: Connection, tenant: TenantSettings, connector: str, *, type: str, fact: str,
+         scim_id: str, data: dict[str, Any]) -> set[int]:
+    """Append one canonical `iam.*` event credited to the user's person, in the caller's
+    transaction; returns the shards to notify after commit. `fact` makes the id (a SCIM write
+    retried with the same resource version is one event)."""
+    event = CloudEvent(id=fact, source=f"/accolade/{tenant.id}/{connector}", type=type,
+                       time=datetime.now(UTC), data={"actor": {"system": "scim", "id": scim_id}, **data})
+    dirty: set[int] = set()
+    append_validated(conn, tenant, [(0, event)], dirty)
+    return dirty
