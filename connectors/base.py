@@ -23,9 +23,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.errors import (
     ConnectorError,
@@ -53,6 +53,7 @@ __all__ = [
     "PollSettings",
     "PollingConnector",
     "RecordResult",
+    "RequiredSecret",
     "Retryable",
     "VerificationError",
     "WebhookConnector",
@@ -64,6 +65,7 @@ __all__ = [
     "parse_checked",
     "secret_fields",
     "verify_sha256_signature",
+    "verify_shared_secret",
 ]
 
 CONNECTOR_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -84,6 +86,16 @@ class ConnectorSettings(BaseModel):
         """The fields that authenticate this instance (never shared across tenants)."""
         return {name: getattr(self, name) for name in secret_fields(type(self))
                 if getattr(self, name) is not None}
+
+
+def _required_secret(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value():
+        raise ValueError("is empty: requests to this connector cannot be authenticated without it")
+    return value
+
+
+# A secret the connector cannot work without (a webhook secret, a token): empty is an error.
+RequiredSecret = Annotated[SecretStr, AfterValidator(_required_secret)]
 
 
 def secret_fields(model: type[BaseModel]) -> tuple[str, ...]:
@@ -288,6 +300,23 @@ def verify_sha256_signature(
         raise VerificationError(f"malformed {header} header, expected sha256=<hex>")
     if not hmac.compare_digest(match.group(1), hmac_sha256_hex(secret, request.body)):
         raise VerificationError("signature mismatch")
+
+
+def verify_shared_secret(
+    request: WebhookRequest, expected: str, *, header: str, what: str
+) -> None:
+    """Raise VerificationError unless `header` carries exactly `expected`, a shared secret sent
+    verbatim (GitLab's token, Okta's Authorization value), compared in constant time as bytes
+    (a non-ASCII header is refused, never a TypeError). Nothing configured refuses every
+    request. Reasons name `what`, never a value."""
+    if not expected:
+        raise VerificationError(f"no {what} configured")
+    value = request.header(header)
+    if value is None:
+        raise VerificationError(f"missing {header} header")
+    given, wanted = (text.encode("utf-8", "surrogatepass") for text in (value, expected))
+    if not hmac.compare_digest(given, wanted):
+        raise VerificationError(f"{what.split()[-1]} mismatch")
 
 
 def _short(text: str, limit: int = 200) -> str:

@@ -37,15 +37,14 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
-    SecretStr,
     ValidationError,
-    field_validator,
 )
 
 from connectors.base import (
     ConnectorSettings,
     ParseResult,
     PayloadError,
+    RequiredSecret,
     WebhookConnector,
     WebhookRequest,
     verify_sha256_signature,
@@ -67,14 +66,8 @@ class GitHubSettings(ConnectorSettings):
     """`vendor: github` (DESIGN §8): webhooks signed with `secret`."""
 
     vendor: Literal["github"]
-    secret: SecretStr = Field(description="webhook signing secret, as an ${ENV} reference")
+    secret: RequiredSecret = Field(description="webhook signing secret, as an ${ENV} reference")
 
-    @field_validator("secret")
-    @classmethod
-    def _secret_present(cls, secret: SecretStr) -> SecretStr:
-        if not secret.get_secret_value():
-            raise ValueError("the secret is empty: webhooks cannot be verified without it")
-        return secret
 
 
 # --- vendor payload models: only the fields read, all optional, unknown fields ignored ---

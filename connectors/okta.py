@@ -47,21 +47,21 @@ fix dedupes on the uuids); a body that is not a JSON object is a 400.
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.base import (
     ConnectorSettings,
     ParseResult,
     PayloadError,
-    VerificationError,
+    RequiredSecret,
     WebhookConnector,
     WebhookRequest,
+    verify_shared_secret,
 )
 from connectors.mapping import Draft, as_utc, first_error, short, to_event
 
@@ -79,15 +79,9 @@ class OktaSettings(ConnectorSettings):
     """`vendor: okta` (DESIGN §8): event hooks authenticated by their `Authorization` header."""
 
     vendor: Literal["okta"]
-    authorization: SecretStr = Field(
+    authorization: RequiredSecret = Field(
         description="the Authorization header value the event hook sends, as an ${ENV} reference")
 
-    @field_validator("authorization")
-    @classmethod
-    def _present(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value():
-            raise ValueError("the authorization is empty: event hooks cannot be verified without it")
-        return value
 
 
 # --- vendor payload models: only the fields read, unknown fields ignored ---
@@ -284,15 +278,8 @@ class OktaWebhook(WebhookConnector):
 
     def verify(self, request: WebhookRequest, settings: OktaSettings) -> None:
         """Raise VerificationError unless ``Authorization`` is the configured value."""
-        expected = settings.authorization.get_secret_value()
-        if not expected:
-            raise VerificationError("no event hook authorization configured")
-        header = request.header(_AUTH_HEADER)
-        if header is None:
-            raise VerificationError(f"missing {_AUTH_HEADER} header")
-        given, wanted = (text.encode("utf-8", "surrogatepass") for text in (header, expected))
-        if not hmac.compare_digest(given, wanted):
-            raise VerificationError("authorization mismatch")
+        verify_shared_secret(request, settings.authorization.get_secret_value(), header=_AUTH_HEADER,
+                             what="event hook authorization")
 
     def answer_get(self, request: WebhookRequest, settings: OktaSettings) -> dict[str, Any]:
         """Okta's one-time verification: echo ``X-Okta-Verification-Challenge``."""

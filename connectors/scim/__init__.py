@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 
-from connectors.base import ConnectorSettings
+from connectors.base import ConnectorSettings, RequiredSecret
 
 __all__ = ["CONNECTOR", "ScimConnector", "ScimSettings"]
 
@@ -32,17 +32,11 @@ class ScimSettings(ConnectorSettings):
     """`vendor: scim` (DESIGN §8): a SCIM service provider for one tenant."""
 
     vendor: Literal["scim"]
-    token: SecretStr = Field(description="the SCIM client's bearer token, as an ${ENV} reference")
+    token: RequiredSecret = Field(description="the SCIM client's bearer token, as an ${ENV} reference")
     external_system: Literal["okta", "entra"] = Field(
         default="okta",
         description="the identity system of clients' externalId (Okta user id, Entra object id)")
 
-    @field_validator("token")
-    @classmethod
-    def _token_present(cls, token: SecretStr) -> SecretStr:
-        if not token.get_secret_value():
-            raise ValueError("the token is empty: SCIM clients cannot be authenticated without it")
-        return token
 
 
 class ScimConnector:
