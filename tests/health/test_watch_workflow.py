@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,12 @@ pytestmark = pytest.mark.temporal
 
 
 def _green_run_now() -> bytes:
-    """A real GitHub `workflow_run` payload, finished now: health's last event time is the
-    event's own `time`, so an old fixture would not end the silence."""
+    """A real GitHub `workflow_run` payload, finished "now": health's last event time is the
+    event's own `time`, so an old fixture would not end the silence. It is stamped 30 s ahead
+    (within `event_time_ahead`): with `expect_within: 1s`, an event stamped exactly now would be
+    silent again if the watcher's next round came more than 1 s later on a busy machine."""
     payload = json.loads((FIXTURES / "workflow_run" / "01-completed.json").read_bytes())
-    payload["workflow_run"]["updated_at"] = datetime.now(UTC).isoformat()
+    payload["workflow_run"]["updated_at"] = (datetime.now(UTC) + timedelta(seconds=30)).isoformat()
     return json.dumps(payload).encode()
 
 
