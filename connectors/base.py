@@ -41,6 +41,7 @@ from rules.events import CloudEvent
 from rules.limits import DEFAULT_LIMITS, JsonLimits, event_problem, loads
 
 __all__ = [
+    "BaseUrl",
     "Connector",
     "ConnectorError",
     "ConnectorSettings",
@@ -96,6 +97,17 @@ def _required_secret(value: SecretStr) -> SecretStr:
 
 # A secret the connector cannot work without (a webhook secret, a token): empty is an error.
 RequiredSecret = Annotated[SecretStr, AfterValidator(_required_secret)]
+
+
+def _base_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if url and not re.match(r"^https?://[^\s/]+", url):
+        raise ValueError("must start with http:// or https://")
+    return url
+
+
+# A vendor's base URL (Jira, Canvas): trimmed, without a trailing slash; "" means off.
+BaseUrl = Annotated[str, AfterValidator(_base_url)]
 
 
 def secret_fields(model: type[BaseModel]) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from connectors.base import ConnectorSettings, PollSettings
+from connectors.base import BaseUrl, ConnectorSettings, PollSettings
 
 __all__ = ["CanvasSettings"]
 
@@ -30,7 +30,7 @@ class CanvasSettings(ConnectorSettings):
     """
 
     vendor: Literal["canvas"]
-    url: str = Field(default="", description="base URL of Canvas, e.g. https://acme.instructure.com; "
+    url: BaseUrl = Field(default="", description="base URL of Canvas, e.g. https://acme.instructure.com; "
                      "empty = off")
     token: SecretStr | None = Field(default=None, description="access token (Authorization: Bearer)")
     client_id: str = Field(default="", description="OAuth2 developer key id (with refresh_token)")
@@ -42,14 +42,6 @@ class CanvasSettings(ConnectorSettings):
     account_id: int | str | None = Field(default=None, description="poll every course of this "
                                          "account instead of `courses`")
     poll: PollSettings = PollSettings()
-
-    @field_validator("url")
-    @classmethod
-    def _url_shape(cls, url: str) -> str:
-        url = url.strip().rstrip("/")
-        if url and not re.match(r"^https?://[^\s/]+", url):
-            raise ValueError("must start with http:// or https://")
-        return url
 
     @field_validator("courses")
     @classmethod

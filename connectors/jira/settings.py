@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from connectors.base import ConnectorSettings, PollSettings
+from connectors.base import BaseUrl, ConnectorSettings, PollSettings
 
 __all__ = ["JiraSettings"]
 
@@ -25,21 +25,13 @@ class JiraSettings(ConnectorSettings):
     vendor: Literal["jira"]
     secret: SecretStr | None = Field(default=None, description="webhook HMAC secret (X-Hub-Signature), "
                                      "as an ${ENV} reference; empty refuses webhooks")
-    url: str = Field(default="", description="base URL of Jira Cloud or Data Center; empty = polling off")
+    url: BaseUrl = Field(default="", description="base URL of Jira Cloud or Data Center; empty = polling off")
     user: str = Field(default="", description="the account polling (Cloud: its email)")
     token: SecretStr | None = Field(default=None, validate_default=True,
                                     description="API token (Cloud) or password/PAT (Data Center)")
     jql: str = Field(default="",
                      description="filter of the issues polled; empty = every project the user sees")
     poll: PollSettings = PollSettings()
-
-    @field_validator("url")
-    @classmethod
-    def _url_shape(cls, url: str) -> str:
-        url = url.strip().rstrip("/")
-        if url and not re.match(r"^https?://[^\s/]+", url):
-            raise ValueError("must start with http:// or https://")
-        return url
 
     @field_validator("jql")
     @classmethod
