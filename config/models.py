@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -143,6 +144,11 @@ class PersonSettings(_Strict):
 class TenantSettings(_Strict):
     id: str = Field(pattern=_ID)
     time_zone: str = "UTC"
+    week_start: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = Field(
+        default="monday", description="first day of a calendar week, for weekly windows and streaks")
+    allowed_lateness: Duration = Field(
+        default=timedelta(hours=24), ge=timedelta(0),
+        description="how late (by event time) an event may arrive and still be evaluated in order")
     shards: int = Field(default=4, ge=1, le=256)
     api_keys: list[SecretStr] = Field(default_factory=list)
     connectors: list[ConnectorConfig] = Field(default_factory=list)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -68,6 +68,9 @@ class AchievementSpec(BaseModel):
     next: str | None = Field(default=None, description="what to aim for next, shown on delivery")
     rule: RuleSpec
     deliver_to: list[str] = Field(default_factory=list)
+    importance: Literal["low", "normal", "high"] = Field(
+        default="normal", description="routes the grant through the tenant's channel policy")
+    team_visible: bool = Field(default=False, description="also post to the team's Slack channel")
 
     def content_hash(self) -> str:
         """Hash of what decides a grant; delivery settings may change without a new version."""

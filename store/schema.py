@@ -27,8 +27,8 @@ from sqlalchemy import (
 __all__ = [
     "achievement_versions", "connector_health", "connector_incidents", "deliveries", "event_queue",
     "events", "feed", "grants", "identities", "metadata", "parked", "parked_keys", "persons",
-    "poll_cursors", "progress", "quarantine", "scim_changes", "scim_group_members", "scim_groups",
-    "scim_users", "shard_state", "suspended_persons", "webhook_log", "webhook_rejections",
+    "person_profiles", "poll_cursors", "progress", "quarantine", "scim_changes", "scim_group_members",
+    "scim_groups", "scim_users", "shard_state", "suspended_persons", "webhook_log", "webhook_rejections",
     "xapi_statements",
 ]
 
@@ -394,4 +394,19 @@ suspended_persons = Table(
     Column("person_id", String(128), primary_key=True),
     Column("reason", String(64), nullable=False),  # deprovisioned
     Column("since", DateTime(timezone=True), nullable=False),
+)
+
+# A person's time zone and locale (migration 0007). Each value keeps its source, because sources
+# rank: a person's own preference beats the IAM profile (SCIM `timezone`/`locale`), and neither
+# is personal data in the sense of DESIGN §7 (no name, login or email).
+person_profiles = Table(
+    "person_profiles",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("person_id", String(128), primary_key=True),
+    Column("time_zone", String(64), nullable=True),
+    Column("time_zone_source", String(16), nullable=True),  # preferences | scim
+    Column("locale", String(35), nullable=True),
+    Column("locale_source", String(16), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
