@@ -5,6 +5,8 @@ Routes:
     POST /v1/events                 one CloudEvent or a batch, tenant bearer key
     GET  /v1/persons/{identity}     progress, grants with evidence, deliveries (tenant key)
     GET  /v1/persons/{identity}/feed  the in-app feed
+    GET  /v1/persons/{identity}/achievements/{key}  why, or what is missing (`api.insight`)
+    POST /v1/simulate               what a rule would grant on given events; stores nothing
     GET  /v1/deliveries[?failed=true]
     GET  /healthz                   liveness plus a store round-trip (503 when unreachable)
     GET  /metrics                   Prometheus text (`metrics.receiver`; not in the OpenAPI spec)
@@ -29,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import spec
 from api.auth import require_tenant, tenant_for_key
+from api.insight import insight_router
 from api.limits import BodyLimitAsJson
 from api.reads import router as reads_router
 from api.scim import scim_router
@@ -60,6 +63,7 @@ def create_app(config: Config, engine: Engine, notifier: Notifier | None = None)
     if config.metrics.receiver:
         _metrics_route(app, receiver_registry(config, engine))
     app.include_router(reads_router)
+    app.include_router(insight_router(config.api.limits))
     app.include_router(xapi_router(config.api.limits))
     app.include_router(scim_router())
     app.add_middleware(BodyLimitAsJson)

@@ -18,12 +18,13 @@ from api.spec import ErrorDetail, bearer_responses
 from config.models import TenantSettings
 from identity import AmbiguousIdentity, UnknownIdentity, find_person, parse_identity_ref
 from intake.alarms import ConnectorStatus, read_statuses
-from store.reads import delivery_rows, feed_rows, person_view, shard_lag
+from insight.why import person_report
+from store.reads import delivery_rows, feed_rows, shard_lag
 
-__all__ = ["router"]
+__all__ = ["IDENTITY_ERRORS", "Tenant", "find_identity", "router"]
 
 Tenant = Annotated[TenantSettings, Depends(require_tenant)]
-_IDENTITY_ERRORS: dict[int | str, dict[str, Any]] = {
+IDENTITY_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorDetail, "description": "not an identity string (`SYSTEM:VALUE`)"},
     404: {"model": ErrorDetail, "description": "no such person in the key's tenant"},
     409: {"model": ErrorDetail, "description": "the identity names several persons"},
@@ -48,10 +49,18 @@ class Progress(_Row):
     achievement: str
     version: int
     name: str
-    count: int
-    target: int | None = None
+    kind: str | None = Field(default=None, description="count, streak, maintained or all")
+    count: int = Field(description="what the person has now: `have`")
+    target: int | None = Field(default=None, description="what is needed: `need` (none: points alone)")
     granted: bool
-    missing: str | None = Field(default=None, description='what is missing ("why not yet")')
+    missing: str | None = Field(default=None, description='what is missing ("why not yet"), in words')
+    lines: list[str] = Field(default_factory=list, description="the explanation, line by line, in the "
+                             "person's time zone (else the tenant's)")
+    have: int = 0
+    need: int = Field(default=0, description="0: nothing to draw a progress bar for")
+    next_deadline: str | None = Field(default=None, description="when the window or streak next closes")
+    occurrences: list[str] = Field(default_factory=list, description="granted occurrences: 1, tiers, windows")
+    points: int | None = Field(default=None, description="points accumulated, for achievements that award them")
 
 
 class Delivery(_Row):
@@ -81,7 +90,8 @@ class PersonView(_Row):
     tenant: str
     person: str
     identities: list[IdentityLink]
-    progress: list[Progress]
+    progress: list[Progress] = Field(description="every achievement; hidden ones only once earned")
+    points: int = Field(default=0, description="points over all achievements")
     grants: list[Grant]
 
 
@@ -119,7 +129,7 @@ class Shards(_Row):
     shards: list[ShardLag]
 
 
-def _person(conn: Any, tenant: TenantSettings, identity: str) -> str:
+def find_identity(conn: Any, tenant: TenantSettings, identity: str) -> str:
     try:
         return find_person(conn, tenant.id, parse_identity_ref(identity))
     except ValueError as exc:
@@ -130,24 +140,25 @@ def _person(conn: Any, tenant: TenantSettings, identity: str) -> str:
         raise HTTPException(404, str(exc)) from None
 
 
-@router.get("/persons/{identity}", response_model=PersonView, responses=_IDENTITY_ERRORS)
+@router.get("/persons/{identity}", response_model=PersonView, responses=IDENTITY_ERRORS)
 async def get_person(identity: str, request: Request, tenant: Tenant) -> dict[str, Any]:
     """Progress ("why not yet"), grants with evidence ("why"), and delivery status."""
 
     def read() -> dict[str, Any]:
         with request.app.state.engine.connect() as conn:
-            return person_view(conn, tenant.id, _person(conn, tenant, identity), tenant.achievements)
+            person = find_identity(conn, tenant, identity)
+            return person_report(conn, tenant, person, now=datetime.now(UTC))
 
     return await run_in_threadpool(read)
 
 
-@router.get("/persons/{identity}/feed", response_model=Feed, responses=_IDENTITY_ERRORS)
+@router.get("/persons/{identity}/feed", response_model=Feed, responses=IDENTITY_ERRORS)
 async def get_feed(identity: str, request: Request, tenant: Tenant) -> dict[str, Any]:
     """The person's in-app feed, newest first."""
 
     def read() -> dict[str, Any]:
         with request.app.state.engine.connect() as conn:
-            person = _person(conn, tenant, identity)
+            person = find_identity(conn, tenant, identity)
             return {"person": person, "items": feed_rows(conn, tenant.id, person)}
 
     return await run_in_threadpool(read)

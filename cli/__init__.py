@@ -181,6 +181,47 @@ def person_show(
     show_person(cfg, pick_tenant(cfg, tenant), identity, as_json=as_json)
 
 
+@app.command()
+def simulate(
+    achievement: Annotated[str, typer.Option("--achievement", "-a", help="achievement key")],
+    events: Annotated[str | None, typer.Option(
+        "--events", help="CloudEvents as JSON lines (arrival order)")] = None,
+    person: Annotated[str | None, typer.Option(
+        "--person", help="SYSTEM:VALUE: replay this person's history from the event log")] = None,
+    at: Annotated[str | None, typer.Option(
+        "--at", help="rule time, ISO 8601 with offset (default: now)")] = None,
+    as_json: JsonOpt = False,
+    config: Annotated[str | None, typer.Option(
+        "--config", "-c", help="accolade.yaml, or an edited copy not yet published")] = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """What ACHIEVEMENT would grant on these events, when and why, and what is still missing.
+
+    Runs the live evaluation's code on an empty state and stores nothing. Exit 2 on a bad
+    events file (file:line: field: message), an unknown achievement or identity.
+    """
+    from cli.insight import parse_at, run_simulate
+
+    _, cfg = load(config)
+    run_simulate(cfg, pick_tenant(cfg, tenant), achievement=achievement, events_file=events, person=person,
+                 at=parse_at(at), as_json=as_json)
+
+
+@app.command()
+def why(
+    identity: Annotated[str, typer.Argument(help="SYSTEM:VALUE, e.g. github:Codertocat")],
+    achievement: Annotated[str, typer.Argument(help="achievement key")],
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Why IDENTITY has ACHIEVEMENT (the evidence in words), or what is still missing."""
+    from cli.insight import run_why
+
+    _, cfg = load(config)
+    run_why(cfg, pick_tenant(cfg, tenant), identity, achievement, as_json=as_json)
+
+
 @identity_app.command("link")
 def identity_link(
     person: Annotated[str, typer.Argument(help="person id")],

@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from datetime import UTC, datetime
+
 from sqlalchemy import Connection, Engine
 
 from cli._common import die
@@ -14,9 +16,9 @@ from config.models import Config, TenantSettings
 from identity import AmbiguousIdentity, UnknownIdentity, find_person, link_identity, parse_identity_ref
 from store import create_store_engine
 from store.eventlog import shard_of
-from store.reads import delivery_rows, person_view, shard_lag
+from store.reads import delivery_rows, shard_lag
 
-__all__ = ["link", "show_deliveries", "show_person", "show_shards"]
+__all__ = ["link", "read_store", "resolve", "show_deliveries", "show_person", "show_shards"]
 
 T = TypeVar("T")
 
@@ -25,7 +27,7 @@ def _engine(config: Config) -> Engine:
     return create_store_engine(config.store.url)
 
 
-def _read(config: Config, read: Callable[[Connection], T]) -> T:
+def read_store(config: Config, read: Callable[[Connection], T]) -> T:
     engine = _engine(config)
     try:
         with engine.connect() as conn:
@@ -35,12 +37,16 @@ def _read(config: Config, read: Callable[[Connection], T]) -> T:
 
 
 def show_person(config: Config, tenant: TenantSettings, identity: str, *, as_json: bool) -> None:
-    view = _read(config, lambda conn: person_view(
-        conn, tenant.id, _resolve(conn, tenant, identity), tenant.achievements))
+    from insight.why import person_report
+
+    view = read_store(config, lambda conn: person_report(
+        conn, tenant, resolve(conn, tenant, identity), now=datetime.now(UTC)))
     print(json.dumps(view, indent=2) if as_json else render_person(view))
 
 
-def _resolve(conn: Any, tenant: TenantSettings, identity: str) -> str:
+def resolve(conn: Any, tenant: TenantSettings, identity: str) -> str:
+    """The person IDENTITY names; exit 2 when it is malformed or ambiguous (listing the
+    candidates), 1 when nobody is linked to it."""
     try:
         return find_person(conn, tenant.id, parse_identity_ref(identity))
     except ValueError as exc:
@@ -55,14 +61,26 @@ def render_person(view: dict[str, Any]) -> str:
     lines = [f"person {view['person']} (tenant {view['tenant']})"]
     links = ", ".join(f"{i['system']}:{i['kind']}={i['value']} [{i['origin']}]" for i in view["identities"])
     lines.append(f"identities: {links or 'none'}")
-    lines.append("progress:")
+    lines.append(f"points: {view['points']}" if view.get("points") else "progress:")
+    if view.get("points"):
+        lines.append("progress:")
     for p in view["progress"]:
-        state = "granted" if p["granted"] else f"missing {p['missing']}"
-        lines.append(f"  {p['achievement']} v{p['version']}  {p['count']}/{p['target']}  {state}")
+        lines += _render_progress(p)
     lines.append("grants:" if view["grants"] else "grants: none yet")
     for g in view["grants"]:
         lines += _render_grant(g)
     return "\n".join(lines)
+
+
+def _render_progress(p: dict[str, Any]) -> list[str]:
+    """One achievement: a bar of have/need (none for points alone), then what is missing."""
+    from cli.insight import bar
+
+    meter = f"{bar(p['have'], p['need'])} {p['have']}/{p['need']}  " if p["need"] else ""
+    state = "earned" if p["granted"] else "not yet"
+    lines = [f"  {p['achievement']} v{p['version']}  {meter}{state}"]
+    shown = p["lines"] if not p["granted"] else [line for line in p["lines"] if line.startswith("points:")]
+    return lines + [f"      {line}" for line in shown]
 
 
 def _render_grant(g: dict[str, Any]) -> list[str]:
@@ -112,7 +130,7 @@ def _wake(config: Config, tenant: TenantSettings, person: str) -> None:
 
 
 def show_deliveries(config: Config, tenant: TenantSettings, *, failed: bool, as_json: bool) -> None:
-    rows = _read(config, lambda conn: delivery_rows(conn, tenant.id, failed_only=failed))
+    rows = read_store(config, lambda conn: delivery_rows(conn, tenant.id, failed_only=failed))
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -125,7 +143,7 @@ def show_deliveries(config: Config, tenant: TenantSettings, *, failed: bool, as_
 
 
 def show_shards(config: Config, tenant: TenantSettings, *, as_json: bool) -> None:
-    rows = _read(config, lambda conn: shard_lag(conn, tenant.id, tenant.shards))
+    rows = read_store(config, lambda conn: shard_lag(conn, tenant.id, tenant.shards))
     if as_json:
         print(json.dumps(rows, indent=2))
         return

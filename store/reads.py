@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from store.schema import deliveries, feed, grants, identities, progress
+from store.schema import deliveries, feed, grants, identities
 
 __all__ = ["delivery_rows", "feed_rows", "person_view"]
 
@@ -20,39 +20,24 @@ def _iso(value: Any) -> str | None:
     return str(value.isoformat())
 
 
-def person_view(conn: Connection, tenant: str, person_id: str, achievements: list[Any]) -> dict[str, Any]:
-    """Everything about one person; `achievements` are the tenant's current specs."""
+def person_view(conn: Connection, tenant: str, person_id: str) -> dict[str, Any]:
+    """One person's links, grants with evidence and deliveries. `progress` is left empty for
+    `insight.why.person_report`, which explains it with the rules."""
     links = conn.execute(select(identities).where(
         identities.c.tenant == tenant, identities.c.person_id == person_id
     ).order_by(identities.c.system, identities.c.kind)).all()
-    progress_rows = {
-        (r.achievement, r.version): r for r in conn.execute(select(progress).where(
-            progress.c.tenant == tenant, progress.c.person_id == person_id))
-    }
     grant_rows = conn.execute(select(grants).where(
         grants.c.tenant == tenant, grants.c.person_id == person_id
     ).order_by(grants.c.granted_at)).all()
     by_grant = _deliveries_by_grant(conn, [g.grant_id for g in grant_rows])
-    granted = {g.achievement for g in grant_rows}
     return {
         "tenant": tenant,
         "person": person_id,
         "identities": [{"system": r.system, "kind": r.kind, "value": r.value, "origin": r.origin}
                        for r in links],
-        "progress": [_progress(spec, progress_rows.get((spec.key, spec.version)), spec.key in granted)
-                     for spec in achievements],
+        "progress": [],
         "grants": [_grant(g, by_grant.get(g.grant_id, [])) for g in grant_rows],
     }
-
-
-def _progress(spec: Any, row: Any, granted: bool) -> dict[str, Any]:
-    count = row.count if row is not None else 0
-    target = spec.rule.count
-    where = ", ".join(f"{k}={v}" for k, v in sorted(spec.rule.where.items()))
-    missing = None if granted else (
-        f"{max(target - count, 0)} more {spec.rule.of}" + (f" with {where}" if where else ""))
-    return {"achievement": spec.key, "version": spec.version, "name": spec.name, "count": count,
-            "target": target, "granted": granted, "missing": missing}
 
 
 def _grant(row: Any, delivery_list: list[dict[str, Any]]) -> dict[str, Any]:
