@@ -1,9 +1,10 @@
-"""The `RuleContext` of one round, built from the tenant's settings and the store.
+"""The `RuleContext` of a read: the live round's context, with the persons' zones from the store.
 
-One function, called by the evaluation activity for every round and by `accolade simulate`,
-`accolade why`, `person show` and their API routes, so what they explain and simulate runs in
-exactly the context the live evaluation runs in: the tenant's zone, week start and allowed
-lateness, each person's own zone, and the `without` index for the keys the caller needs.
+`accolade simulate`, `accolade why`, `person show` and their API routes build their context
+here, on top of the evaluation activity's own `activities.evaluation.rule_context` (the
+tenant's zone, week start and allowed lateness), so what they explain and simulate runs in the
+context the live evaluation runs in: each person's zone (`store.profiles.person_zones`), and
+the `without` index entries the caller needs.
 """
 
 from __future__ import annotations
@@ -13,20 +14,17 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from activities.evaluation import rule_context as settings_context
 from config.models import TenantSettings
 from rules.engine import RuleContext
 from store.profiles import person_zones
 
-__all__ = ["WEEKDAYS", "rule_context"]
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+__all__ = ["read_context"]
 
 
-def rule_context(conn: Connection, tenant: TenantSettings, person_ids: Iterable[str], *,
+def read_context(conn: Connection, tenant: TenantSettings, person_ids: Iterable[str], *,
                  first_seen: Mapping[tuple[str, str, str], datetime] | None = None) -> RuleContext:
     """The context for evaluating (or explaining) `person_ids`; `first_seen` is what the caller
     read from the `without` index (or, for a simulation, from the log and its events)."""
-    return RuleContext(
-        tenant=tenant.id, time_zone=tenant.time_zone, week_start=WEEKDAYS.index(tenant.week_start),
-        allowed_lateness=tenant.allowed_lateness, person_zones=person_zones(conn, tenant.id, person_ids),
-        first_seen=dict(first_seen or {}))
+    return settings_context(tenant, person_zones=person_zones(conn, tenant.id, person_ids),
+                            first_seen=dict(first_seen or {}))

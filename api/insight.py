@@ -147,7 +147,8 @@ def insight_router(limits: LimitSettings) -> APIRouter:
 def _request(body: SimulateBody) -> SimulationRequest:
     try:
         events = parse_event_items(body.events, name="events")
-        specs = None if body.achievements is None else [_spec(raw, i) for i, raw in enumerate(body.achievements)]
+        edited = body.achievements
+        specs = None if edited is None else [_spec(raw, i) for i, raw in enumerate(edited)]
     except (EventFileError, ValueError) as exc:
         raise HTTPException(400, str(exc)) from None
     return SimulationRequest(body.achievement, events, body.person, specs, body.at)

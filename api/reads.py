@@ -17,8 +17,8 @@ from api.auth import require_tenant
 from api.spec import ErrorDetail, bearer_responses
 from config.models import TenantSettings
 from identity import AmbiguousIdentity, UnknownIdentity, find_person, parse_identity_ref
-from intake.alarms import ConnectorStatus, read_statuses
 from insight.why import person_report
+from intake.alarms import ConnectorStatus, read_statuses
 from store.reads import delivery_rows, feed_rows, shard_lag
 
 __all__ = ["IDENTITY_ERRORS", "Tenant", "find_identity", "router"]
@@ -60,7 +60,7 @@ class Progress(_Row):
     need: int = Field(default=0, description="0: nothing to draw a progress bar for")
     next_deadline: str | None = Field(default=None, description="when the window or streak next closes")
     occurrences: list[str] = Field(default_factory=list, description="granted occurrences: 1, tiers, windows")
-    points: int | None = Field(default=None, description="points accumulated, for achievements that award them")
+    points: int | None = Field(default=None, description="points accumulated (achievements that award them)")
 
 
 class Delivery(_Row):

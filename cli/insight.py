@@ -49,7 +49,8 @@ def run_simulate(config: Config, tenant: TenantSettings, *, achievement: str, ev
     print(json.dumps(report, indent=2) if as_json else render_simulation(report))
 
 
-def run_why(config: Config, tenant: TenantSettings, identity: str, achievement: str, *, as_json: bool) -> None:
+def run_why(config: Config, tenant: TenantSettings, identity: str, achievement: str, *,
+            as_json: bool) -> None:
     def read(conn: Any) -> dict[str, Any]:
         return why(conn, tenant, resolve(conn, tenant, identity), achievement, now=datetime.now(UTC))
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
-
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -61,6 +60,8 @@ def render_person(view: dict[str, Any]) -> str:
     lines = [f"person {view['person']} (tenant {view['tenant']})"]
     links = ", ".join(f"{i['system']}:{i['kind']}={i['value']} [{i['origin']}]" for i in view["identities"])
     lines.append(f"identities: {links or 'none'}")
+    if view.get("unlinked"):
+        lines.append(f"no {', '.join(view['unlinked'])} identity linked: events from there cannot count")
     lines.append(f"points: {view['points']}" if view.get("points") else "progress:")
     if view.get("points"):
         lines.append("progress:")

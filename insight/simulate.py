@@ -2,7 +2,7 @@
 
 The live path, exactly: the rule is compiled by `rules.engine.compile_rules` (as the worker
 compiles its config), events are resolved to persons by `identity.known_routes` (as ingest
-routes them), the context is `activities.rule_context.rule_context` (as the evaluation
+routes them), the context is `activities.rule_context.read_context` (the evaluation
 activity builds it), and the pure `rules.engine.evaluate` decides, from an empty state, with
 `now` = `at`. Nothing is written: no progress, no grant, no delivery, no index row.
 
@@ -31,9 +31,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from activities.rule_context import rule_context
+from activities.rule_context import read_context
 from config.models import TenantSettings
-from identity import find_person, known_routes, parse_identity_ref
+from identity import find_person, parse_identity_ref
+from identity.resolve import known_routes
 from rules.definitions import AchievementSpec
 from rules.engine import CompiledRule, EvalEvent, Evaluation, compile_rules, evaluate, without_keys
 from rules.events import CloudEvent
@@ -81,7 +82,7 @@ def simulate(conn: Connection, tenant: TenantSettings, request: SimulationReques
         raise SimulationError("no events to simulate: pass events, or a person with history")
     persons = sorted({item.person_id for item in batch.items})
     first_seen = _first_seen(conn, tenant, rule, request.events)
-    context = rule_context(conn, tenant, persons, first_seen=first_seen)
+    context = read_context(conn, tenant, persons, first_seen=first_seen)
     result = evaluate({}, batch.items, [rule], context=context, now=at)
     return _report(rule, tenant, batch, result, context=context, at=at)
 
@@ -91,7 +92,8 @@ def _compile(tenant: TenantSettings, request: SimulationRequest) -> CompiledRule
     spec = next((s for s in specs if s.key == request.achievement), None)
     if spec is None:
         known = ", ".join(s.key for s in specs) or "none"
-        raise SimulationError(f"no achievement {request.achievement!r} in tenant {tenant.id} (known: {known})")
+        raise SimulationError(f"no achievement {request.achievement!r} in tenant {tenant.id} "
+                              f"(known: {known})")
     return compile_rules([spec])[0]
 
 
@@ -170,20 +172,22 @@ def _report(rule: CompiledRule, tenant: TenantSettings, batch: _Batch, result: E
         "person": g.person_id, "grant_id": g.grant_id, "occurrence": g.occurrence,
         "granted_at": g.granted_at.astimezone(UTC).isoformat(),
         "granted_local": format_when(g.granted_at, zone_of(g.person_id)),
-        "why": evidence_lines(g.evidence, zone_name=zone_of(g.person_id)),
+        "why": evidence_lines(g.evidence, zone_name=zone_of(g.person_id), rule=rule),
         "evidence": g.evidence.to_json(),
     } for g in sorted(result.grants, key=lambda g: (g.granted_at, g.person_id, g.occurrence))]
     persons = sorted({item.person_id for item in batch.items})
     return {
         "tenant": tenant.id, "achievement": rule.key, "version": rule.version, "kind": rule.kind,
-        "at": at.astimezone(UTC).isoformat(), "events": len(batch.items), "from_history": batch.history,
+        "at": at.astimezone(UTC).isoformat(), "at_local": format_when(at, context.time_zone),
+        "events": len(batch.items), "from_history": batch.history,
         "other_events": batch.other,
         "grants": grants,
         "persons": [{"person": p, **explain(rule, result.state.get((p, rule.key)), person_id=p,
                                             context=context, now=at).to_json()} for p in persons],
         "unlinked": [{"person": p, "events": n} for p, n in sorted(batch.unlinked.items())],
         "skipped": [{"event": s.event, "reason": s.reason} for s in result.skipped],
-        "late": [{"event": late.event, "person": late.person_id, "reason": late.reason} for late in result.late],
+        "late": [{"event": late.event, "person": late.person_id, "reason": late.reason}
+                 for late in result.late],
         "stored": False,
     }
 
@@ -192,7 +196,7 @@ def render_simulation(report: dict[str, Any]) -> str:
     """The report for a terminal: what would be granted, when and why, and what is missing."""
     other = f" (and {report['other_events']} of other types)" if report["other_events"] else ""
     lines = [f"simulate {report['achievement']} v{report['version']} ({report['kind']}) on "
-             f"{report['events']} event(s){other} at {report['at']}; nothing was stored"]
+             f"{report['events']} event(s){other} at {report['at_local']}; nothing was stored"]
     lines.append("would grant:" if report["grants"] else "would grant: nothing")
     for g in report["grants"]:
         occurrence = "" if g["occurrence"] == "1" else f" ({g['occurrence']})"
@@ -201,7 +205,7 @@ def render_simulation(report: dict[str, Any]) -> str:
     lines.append("progress:")
     for p in report["persons"]:
         lines.append(f"  {p['person']}: {'earned' if p['granted'] else 'not yet'}")
-        lines += [f"    {line}" for line in p["lines"]]
+        lines += [f"    {line}" for line in p["lines"] if line != "earned"]
     for u in report["unlinked"]:
         lines.append(f"unlinked: {u['person']} ({u['events']} event(s)): live, they wait parked until "
                      "the identity is linked")

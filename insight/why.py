@@ -14,16 +14,15 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from activities.rule_context import rule_context
+from activities.rule_context import read_context
 from config.models import TenantSettings
-from rules.engine import CompiledRule, RuleContext, compile_rules
+from insight.sources import unlinked_sources
+from rules.engine import CompiledRule, compile_rules
 from rules.evidence import Evidence
 from rules.explain import Explanation, evidence_lines, explain, format_when
 from store.evaluation import load_progress
 from store.reads import person_view
 from store.schema import grants, identities
-
-from insight.sources import display_name, source_systems
 
 __all__ = ["UnknownAchievement", "person_report", "why"]
 
@@ -50,54 +49,52 @@ def _states(conn: Connection, tenant: str, person: str, rules: list[CompiledRule
     return {key: state for (_person, key), state in loaded.items()}
 
 
-def _explain(tenant: TenantSettings, rule: CompiledRule, person: str, state: Any, *,
-             context: RuleContext, linked: set[str], now: datetime) -> Explanation:
-    unlinked = [display_name(s) for s in source_systems(tenant, rule.event_types) if s not in linked]
-    return explain(rule, state, person_id=person, context=context, now=now, unlinked=unlinked)
-
-
 def why(conn: Connection, tenant: TenantSettings, person: str, key: str, *, now: datetime) -> dict[str, Any]:
     """One achievement for one person: progress and what is missing, or the grants and why."""
     rule = _rule(tenant, key)
-    context = rule_context(conn, tenant, [person])
+    context = read_context(conn, tenant, [person])
     state = _states(conn, tenant.id, person, [rule]).get(key)
-    explained = _explain(tenant, rule, person, state, context=context,
-                         linked=_linked_systems(conn, tenant.id, person), now=now)
+    unlinked = unlinked_sources(tenant, rule.event_types, _linked_systems(conn, tenant.id, person))
+    explained = explain(rule, state, person_id=person, context=context, now=now, unlinked=unlinked)
     zone_name = context.person_zones.get(person, context.time_zone)
     rows = conn.execute(select(grants).where(
         grants.c.tenant == tenant.id, grants.c.person_id == person, grants.c.achievement == key,
     ).order_by(grants.c.granted_at)).all()
     spec = rule.spec
     return {"tenant": tenant.id, "person": person, "achievement": key, "version": rule.version,
-            "name": spec.name, "kind": rule.kind, "time_zone": zone_name, **explained.to_json(),
-            "grants": [] if explained.hidden and not rows else [_grant(r, zone_name) for r in rows]}
+            "name": spec.name, "kind": rule.kind, "time_zone": zone_name, "unlinked": unlinked,
+            **explained.to_json(),
+            "grants": [_grant(r, zone_name, rule) for r in rows]}
 
 
-def _grant(row: Any, zone_name: str) -> dict[str, Any]:
+def _grant(row: Any, zone_name: str, rule: CompiledRule) -> dict[str, Any]:
     at = row.granted_at if row.granted_at.tzinfo else row.granted_at.replace(tzinfo=UTC)
     evidence = Evidence.from_json(row.evidence)
     return {"grant_id": row.grant_id, "version": row.version, "occurrence": evidence.occurrence,
             "granted_at": at.isoformat(), "granted_local": format_when(at, zone_name),
-            "why": evidence_lines(evidence, zone_name=zone_name)}
+            "why": evidence_lines(evidence, zone_name=zone_name, rule=rule)}
 
 
 def person_report(conn: Connection, tenant: TenantSettings, person: str, *, now: datetime) -> dict[str, Any]:
-    """`person_view` with progress explained per achievement (hidden ones only once earned)
-    and the person's points."""
+    """`person_view` with progress explained per achievement (hidden ones only once earned),
+    the person's points, and the source systems they have no link in (once, not per line)."""
     view = person_view(conn, tenant.id, person)
-    context = rule_context(conn, tenant, [person])
+    context = read_context(conn, tenant, [person])
     linked = {link["system"] for link in view["identities"]}
     earned = {g["achievement"] for g in view["grants"]}  # any version: a v1 grant stays earned
     rules = compile_rules(tenant.achievements)
     states = _states(conn, tenant.id, person, rules)
-    entries = []
+    entries, missing = [], []
     for rule in rules:
-        explained = _explain(tenant, rule, person, states.get(rule.key), context=context, linked=linked,
-                             now=now)
+        unlinked = unlinked_sources(tenant, rule.event_types, linked)
+        explained = explain(rule, states.get(rule.key), person_id=person, context=context, now=now)
         if not explained.hidden or rule.key in earned:
-            entries.append(_progress_entry(rule, explained, earned=rule.key in earned))
+            entry = _progress_entry(rule, explained, earned=rule.key in earned)
+            entries.append({**entry, "unlinked": unlinked})
+            missing += [name for name in unlinked if name not in missing]
     view["progress"] = entries
     view["points"] = sum(e["points"] or 0 for e in entries)
+    view["unlinked"] = missing
     return view
 
 

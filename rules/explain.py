@@ -133,7 +133,8 @@ class _View:
     def span(self, start: datetime, end: datetime, zone_name: str) -> str:
         """"Mon 16 Nov 2026 00:00 to Sun 22 Nov 2026 23:59 Europe/Berlin", in the span's own zone."""
         view = _View(self.context, zone_name, self.now, self.dated)
-        return f"{view.when(start, with_zone=False)} to {view.when(end, end=True, with_zone=False)} {zone_name}"
+        first, last = view.when(start, with_zone=False), view.when(end, end=True, with_zone=False)
+        return f"{first} to {last} {zone_name}"
 
 
 # --- count: plain, distinct, windowed, without; tiers, repeatable, points ---
@@ -269,12 +270,14 @@ def _streak(rule: CompiledRule, state: RuleState | None, view: _View) -> Explana
     _first, last, length, used = runs[-1]
     zone_name = st.zone if st is not None and st.zone else view.zone
     week_start = view.context.week_start
-    breaks = datetime.fromtimestamp(period_end(last + 1 + spec.grace - used, spec.period, zone_name, week_start), UTC)
+    last_missable = last + 1 + spec.grace - used
+    breaks = datetime.fromtimestamp(period_end(last_missable, spec.period, zone_name, week_start), UTC)
     head = f"{_earned(rule, st.occurrences)}; " if st is not None and st.occurrences else ""
     if view.now >= breaks:
         ended = datetime.fromtimestamp(period_end(last, spec.period, zone_name, week_start), UTC)
         return Explanation(False, rule.hidden, [
-            f"{head}streak broken: the last of the {noun} was in the {unit} ending {view.when(ended, end=True)}; "
+            f"{head}streak broken: the last of the {noun} was in the {unit} ending "
+            f"{view.when(ended, end=True)}; "
             f"the next one starts a new streak of {spec.length} {unit}s"], 0, spec.length)
     lines = [f"{head}streak {length} {unit}{'s' if length != 1 else ''} of {spec.length}; "
              f"next deadline {view.when(breaks, end=True)}"]
@@ -291,7 +294,8 @@ def _maintained(rule: CompiledRule, state: RuleState | None, view: _View) -> Exp
     st = state if isinstance(state, MaintainedState) else None
     days = max(int(spec.maintained.total_seconds() // 86400), 1)
     if st is not None and st.granted:
-        late = [f"a break came after the grant ({key}): recorded, not revoked" for _ts, key in st.broken_after_grant]
+        late = [f"a break came after the grant ({key}): recorded, not revoked"
+                for _ts, key in st.broken_after_grant]
         return Explanation(True, rule.hidden, ["earned", *late], days, days)
     since = st.since if st is not None else None
     broken = describe_events(spec.broken_by.of, spec.broken_by.where)
@@ -335,13 +339,17 @@ _BY_KIND = {"count": _count, "streak": _streak, "maintained": _maintained, "all"
 
 # --- a stored grant's evidence ---
 
-def evidence_lines(evidence: Evidence, *, zone_name: str) -> list[str]:
+def evidence_lines(evidence: Evidence, *, zone_name: str, rule: CompiledRule | None = None) -> list[str]:
     """A grant's `Evidence` in words: what counted, in which window or streak, and whose it is.
-    Times are always shown with their date: evidence is read long after it was made."""
+    Times are always shown with their date: evidence is read long after it was made. With the
+    compiled `rule` it was made by, its events are named with their filter ("green pipelines")."""
     view = _View(RuleContext(tenant=""), zone_name, _EPOCH, dated=True)  # `now` unused when dated
-    rule = evidence.rule
-    what = describe_events(rule.of) if rule.of else "matching events"
-    lines = [f"{evidence.count} {what} counted (rule {rule.key} v{rule.version}, {rule.kind}, hash {rule.hash})"]
+    made_by = rule.spec.rule if rule is not None and rule.content_hash == evidence.rule.hash else None
+    what = (describe_events(made_by.of, made_by.where) if made_by is not None and made_by.of
+            else describe_events(evidence.rule.of) if evidence.rule.of else "matching events")
+    made = evidence.rule
+    lines = [f"{evidence.count} {what} counted "
+             f"(rule {made.key} v{made.version}, {made.kind}, hash {made.hash})"]
     if evidence.tier:
         lines.append(f"tier {evidence.tier}")
     if (w := evidence.window) is not None:
@@ -350,7 +358,8 @@ def evidence_lines(evidence: Evidence, *, zone_name: str) -> list[str]:
         grace = f", {s.grace_used} missed period(s) forgiven" if s.grace_used else ""
         lines.append(f"streak of {s.length}: {view.span(s.start, s.end, s.zone)}{grace}")
     shown = ", ".join(evidence.events[:5]) + (" …" if len(evidence.events) > 5 else "")
-    lines.append(f"events: {shown or 'none'}" + (f" (digest {evidence.digest[:12]})" if evidence.digest else ""))
+    digest = f" (digest {evidence.digest[:12]})" if evidence.digest else ""
+    lines.append(f"events: {shown or 'none'}{digest}")
     if evidence.completed_by:
         lines.append(f"completed by {evidence.completed_by}")
     ident = evidence.identity
