@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from temporalio import activity
@@ -89,7 +88,7 @@ class EvaluationActivities:
                 outbox = load_undispatched(conn, tenant.id, input.shard)
         stored = 0
         if items:
-            new_state, grants, _ = evaluate(state, items, rules, tenant=tenant.id, now=datetime.now(UTC))
+            new_state, grants, _ = evaluate(state, items, rules, tenant=tenant.id, now=input.now)
             changed = {k: v for k, v in new_state.items() if state.get(k) != v}
             with self.engine.begin() as conn:
                 # Consuming the queue items first is the guard: an overlapping attempt (a retry

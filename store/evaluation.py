@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_, update
+from sqlalchemy import Connection, func, select, tuple_, update
 
 from rules.definitions import AchievementSpec
 from rules.engine import Grant, Progress
@@ -22,8 +22,10 @@ __all__ = [
     "OutboxGrant",
     "check_versions",
     "insert_grants",
+    "load_due",
     "load_progress",
     "mark_dispatched",
+    "next_due",
     "record_shard",
     "save_progress",
     "undispatched",
@@ -45,6 +47,37 @@ def load_progress(
         (r.person_id, r.achievement): Progress(r.count, tuple(r.first_events), r.digest, r.granted)
         for r in conn.execute(stmt)
     }
+
+
+def _current(versions: dict[str, int]) -> Any:
+    return tuple_(progress.c.achievement, progress.c.version).in_(list(versions.items()))
+
+
+def load_due(conn: Connection, tenant: str, shard: int, now: datetime, *, versions: dict[str, int],
+             limit: int = 500) -> list[tuple[str, str]]:
+    """Keys (person id, achievement) of the shard whose due time is `now` or earlier, earliest
+    first. Only the current versions: an old version's row is never evaluated again, so its
+    due time must not keep the shard awake."""
+    if not versions:
+        return []
+    rows = conn.execute(
+        select(progress.c.person_id, progress.c.achievement)
+        .where(progress.c.tenant == tenant, progress.c.shard == shard,
+               progress.c.due_at <= now.astimezone(UTC), _current(versions))
+        .order_by(progress.c.due_at, progress.c.person_id, progress.c.achievement).limit(limit))
+    return [(r.person_id, r.achievement) for r in rows]
+
+
+def next_due(conn: Connection, tenant: str, shard: int, *, versions: dict[str, int]) -> datetime | None:
+    """The shard's earliest due time (None: nothing comes due without an event)."""
+    if not versions:
+        return None
+    found = conn.execute(select(func.min(progress.c.due_at)).where(
+        progress.c.tenant == tenant, progress.c.shard == shard, progress.c.due_at.is_not(None),
+        _current(versions))).scalar_one()
+    if found is not None and found.tzinfo is None:
+        found = found.replace(tzinfo=UTC)  # SQLite keeps no offset; stored in UTC
+    return found  # type: ignore[no-any-return]
 
 
 def save_progress(
