@@ -19,7 +19,6 @@ digest (`index_value`), so a long value costs a fixed 64 characters and still ma
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -39,13 +38,13 @@ _LOOKUP_CHUNK = 300  # keys per SELECT: well under SQLite's bound-parameter limi
 
 
 def value_text(value: Any) -> str | None:
-    """The text a value is indexed under: strings as they are, numbers and booleans as JSON.
+    """The text a value is indexed under: `str(value)`, as the engine's `without` compares it.
 
     None for an absent value, null, or a list/object (a key is a scalar).
     """
     if value is _MISSING or value is None or isinstance(value, dict | list):
         return None
-    return value if isinstance(value, str) else json.dumps(value)
+    return str(value)
 
 
 def index_value(text: str) -> str:
