@@ -19,20 +19,20 @@ digest (`index_value`), so a long value costs a fixed 64 characters and still ma
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, tuple_
 
 from rules.events import CloudEvent
+from rules.matchers import MISSING, lookup
 from store._db import insert_for
 from store.schema import first_seen
 
 __all__ = ["IndexKey", "index_value", "keys_of", "load_first_seen", "record_first_seen", "value_text"]
 
 IndexKey = tuple[str, str, str]  # (event type, attribute path, value as text)
-_MISSING = object()
 _WIDTH = 64
 _LOOKUP_CHUNK = 300  # keys per SELECT: well under SQLite's bound-parameter limit
 
@@ -42,7 +42,7 @@ def value_text(value: Any) -> str | None:
 
     None for an absent value, null, or a list/object (a key is a scalar).
     """
-    if value is _MISSING or value is None or isinstance(value, dict | list):
+    if value is MISSING or value is None or isinstance(value, dict | list):
         return None
     return str(value)
 
@@ -53,20 +53,11 @@ def index_value(text: str) -> str:
     return "~" + hashlib.sha256(text.encode()).hexdigest()[: _WIDTH - 1]
 
 
-def _lookup(data: Mapping[str, Any], path: str) -> Any:
-    value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return _MISSING
-        value = value[part]
-    return value
-
-
 def keys_of(event: CloudEvent, pairs: Iterable[tuple[str, str]]) -> list[IndexKey]:
     """The index keys `event` carries among `pairs` of (type, attribute)."""
     out = []
     for event_type, attribute in pairs:
-        if event.type == event_type and (text := value_text(_lookup(event.data, attribute))) is not None:
+        if event.type == event_type and (text := value_text(lookup(event.data, attribute))) is not None:
             out.append((event_type, attribute, text))
     return out
 
