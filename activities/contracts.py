@@ -40,12 +40,17 @@ class EvaluatorInput(BaseModel):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     wake_seconds: float = Field(default=30.0, gt=0)
     rounds: int = 0  # carried across continue-as-new, for the summary
+    next_due: datetime | None = None  # the shard's earliest due time, carried across continue-as-new
 
 
 class EvaluateShardInput(BaseModel):
+    """`now` is the workflow's time (`workflow.now()`): rule time is Temporal's, so a retried
+    round decides with the instant of its first attempt and a time-skipped test moves it."""
+
     tenant: str
     shard: int
     batch_size: int = 500
+    now: datetime
 
 
 class GrantRef(BaseModel):
@@ -57,10 +62,18 @@ class GrantRef(BaseModel):
 
 
 class EvaluateShardResult(BaseModel):
+    """`next_due`: the earliest instant anything stored for the shard can change with no
+    event (a window close, a streak deadline, a maintained-for completion); None = never.
+    `due` counts the keys advanced because they came due; `skipped` the (event, rule) pairs
+    a rule could not evaluate (recorded, not counted)."""
+
     processed: int
     grants: int
     more: bool
     undispatched: list[GrantRef] = Field(default_factory=list)
+    next_due: datetime | None = None
+    due: int = 0
+    skipped: int = 0
 
 
 class DispatchInput(BaseModel):

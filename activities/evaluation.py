@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-from typing import Any
+import logging
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import (
@@ -27,13 +26,23 @@ from activities.contracts import (
 )
 from activities.faults import crash_point
 from activities.liveness import WORKFLOW_TASK_TIMEOUT, heartbeating, heartbeating_async
+from activities.shard_round import Round, RoundResult, evaluate_round, read_round, rule_context
 from config.models import Config, TenantSettings
 from metrics import pipeline as metrics
-from rules.engine import EvalEvent, RuleContext, RuleSet, compile_rules, evaluate
+from rules.engine import RuleSet, compile_rules
 from store import read_only
-from store.evaluation import insert_grants, load_progress, mark_dispatched, record_shard, save_progress
+from store.evaluation import (
+    OutboxGrant,
+    due_unchanged,
+    insert_grants,
+    mark_dispatched,
+    next_due,
+    record_shard,
+    save_progress,
+)
 from store.evaluation import undispatched as load_undispatched
-from store.eventlog import complete, read_batch
+from store.eventlog import complete
+from store.skips import record_skips
 
 __all__ = ["EvaluationActivities", "SA_ACHIEVEMENT", "SA_CONNECTOR", "SA_PERSON", "SA_TENANT", "rule_context"]
 
@@ -44,14 +53,7 @@ SA_ACHIEVEMENT = SearchAttributeKey.for_keyword("AccoladeAchievement")
 SA_CONNECTOR = SearchAttributeKey.for_keyword("AccoladeConnector")
 
 
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def rule_context(tenant: TenantSettings, **store_facts: Any) -> RuleContext:
-    """The engine's view of a tenant's settings; `store_facts`: person_zones, first_seen."""
-    return RuleContext(tenant=tenant.id, time_zone=tenant.time_zone,
-                       week_start=_WEEKDAYS.index(tenant.week_start),
-                       allowed_lateness=tenant.allowed_lateness, **store_facts)
+log = logging.getLogger("accolade.evaluation")
 
 
 class EvaluationActivities:
@@ -75,49 +77,61 @@ class EvaluationActivities:
 
     @activity.defn(name="evaluate_shard")
     def evaluate_shard(self, input: EvaluateShardInput) -> EvaluateShardResult:
-        """Read the next batch, evaluate, and store every effect in one transaction.
+        """Read the next batch and the keys due by `input.now`, evaluate, and store every
+        effect (progress with its due time, grants, skips) in one transaction.
 
+        Rule time is `input.now`, the workflow's: this activity never reads the wall clock
+        for it, so a retry decides as the first attempt did and a time-skipped test moves it.
         The read and the pure evaluation run outside SQLite's single write lock, so the
         receiver's appends are not held up by it; the write transaction then re-checks that
-        the batch is still unconsumed before storing anything. Heartbeats let Temporal
-        notice a dead worker in seconds (`activities.liveness`).
+        the batch is still unconsumed (and the due keys still due) before storing anything.
+        Heartbeats let Temporal notice a dead worker in seconds (`activities.liveness`).
+        The result carries the shard's earliest due time, which the evaluator sleeps until.
         """
         with heartbeating():
             return self._evaluate_shard(input)
 
+    def versions(self, tenant: TenantSettings) -> dict[str, int]:
+        return {rule.key: rule.version for rule in self.rules(tenant)}
+
     @metrics.timed_round
     def _evaluate_shard(self, input: EvaluateShardInput) -> EvaluateShardResult:
         tenant = self._tenant(input.tenant)
-        rules = self.rules(tenant)
-        versions = {rule.key: rule.version for rule in rules}
-        channels = {s.key: [(c, tenant.channel(c).kind) for c in s.deliver_to]  # type: ignore[union-attr]
-                    for s in tenant.achievements}
+        rules, versions = self.rules(tenant), self.versions(tenant)
         with read_only(self.engine) as conn:  # compute outside the write lock
-            batch = read_batch(conn, tenant.id, input.shard, limit=input.batch_size)
-            items = [EvalEvent(q.seq, q.person_id, q.event, q.decision) for q in batch]
-            state = load_progress(conn, tenant.id, {i.person_id for i in items}, versions)
-            if not items:
+            work = read_round(conn, tenant, rules, versions, shard=input.shard, now=input.now,
+                              limit=input.batch_size)
+            if work.empty:
                 outbox = load_undispatched(conn, tenant.id, input.shard)
-        stored = 0
-        if items:
-            evaluation = evaluate(state, items, rules, context=rule_context(tenant), now=datetime.now(UTC))
-            changed, grants = evaluation.changed, evaluation.grants
-            with self.engine.begin() as conn:
-                # Consuming the queue items first is the guard: an overlapping attempt (a retry
-                # racing a timed-out one) finds them gone and rolls back instead of counting twice.
-                if complete(conn, [item.seq for item in items]) != len(items):
-                    raise ApplicationError("batch taken by a concurrent attempt", type="Retryable")
-                save_progress(conn, tenant.id, changed, versions)
-                stored = insert_grants(conn, tenant.id, input.shard, grants, channels)
-                record_shard(conn, tenant.id, input.shard, len(items), items[-1].seq)
-                crash_point("evaluate:before-commit")
-                outbox = load_undispatched(conn, tenant.id, input.shard)
-            metrics.grants_stored(self.engine, tenant.id, grants, items)
+                upcoming = next_due(conn, tenant.id, input.shard, versions=versions)
+        if work.empty:
+            crash_point("evaluate:after-commit")
+            return EvaluateShardResult(processed=0, grants=0, more=False,
+                                       undispatched=_refs(tenant, outbox), next_due=upcoming)
+        result = evaluate_round(work, rules, versions, now=input.now)
+        evaluation = result.evaluation
+        with self.engine.begin() as conn:
+            _claim(conn, tenant.id, work, versions)
+            save_progress(conn, tenant.id, input.shard, evaluation.changed, evaluation.due, versions)
+            save_progress(conn, tenant.id, input.shard, result.stalled, {}, versions)
+            stored = insert_grants(conn, tenant.id, input.shard, evaluation.grants, self._channels(tenant))
+            record_skips(conn, tenant.id, input.shard, result.skipped, now=input.now)
+            last_seq = work.items[-1].seq if work.items else None
+            record_shard(conn, tenant.id, input.shard, len(work.items), last_seq)
+            crash_point("evaluate:before-commit")
+            outbox = load_undispatched(conn, tenant.id, input.shard)
+            upcoming = next_due(conn, tenant.id, input.shard, versions=versions)
+        metrics.grants_stored(self.engine, tenant.id, evaluation.grants, work.items)
         crash_point("evaluate:after-commit")
-        refs = [GrantRef(grant_id=g.grant_id, tenant=tenant.id, person_id=g.person_id,
-                         achievement=g.achievement, channels=g.channels) for g in outbox]
-        return EvaluateShardResult(processed=len(items), grants=stored,
-                                   more=len(items) == input.batch_size, undispatched=refs)
+        _log_skips(tenant.id, input.shard, result)
+        more = input.batch_size in (len(work.items), len(work.due))
+        return EvaluateShardResult(processed=len(work.items), grants=stored, more=more,
+                                   undispatched=_refs(tenant, outbox), next_due=upcoming,
+                                   due=len(work.due), skipped=len(result.skipped))
+
+    def _channels(self, tenant: TenantSettings) -> dict[str, list[tuple[str, str]]]:
+        return {s.key: [(c, tenant.channel(c).kind) for c in s.deliver_to]  # type: ignore[union-attr]
+                for s in tenant.achievements}
 
     @activity.defn(name="dispatch_grants")
     async def dispatch_grants(self, input: DispatchInput) -> DispatchResult:
@@ -162,3 +176,26 @@ class EvaluationActivities:
     def _mark(self, grant_ids: list[str]) -> None:
         with self.engine.begin() as conn:
             mark_dispatched(conn, grant_ids)
+
+
+def _claim(conn: Connection, tenant: str, work: Round, versions: dict[str, int]) -> None:
+    """The guard against an overlapping attempt (a retry racing a timed-out one): it finds the
+    queue items consumed, or the due keys advanced, and rolls back instead of counting twice."""
+    if work.items and complete(conn, [item.seq for item in work.items]) != len(work.items):
+        raise ApplicationError("batch taken by a concurrent attempt", type="Retryable")
+    if not due_unchanged(conn, tenant, work.due, versions=versions):
+        raise ApplicationError("due keys advanced by a concurrent attempt", type="Retryable")
+
+
+def _refs(tenant: TenantSettings, outbox: list[OutboxGrant]) -> list[GrantRef]:
+    return [GrantRef(grant_id=g.grant_id, tenant=tenant.id, person_id=g.person_id,
+                     achievement=g.achievement, channels=g.channels) for g in outbox]
+
+
+def _log_skips(tenant: str, shard: int, result: RoundResult) -> None:
+    """Counts only: the reasons may quote event data and are kept in the store (rule_skips)."""
+    if result.skipped:
+        rules = sorted({achievement for _, achievement, _, _ in result.skipped})
+        log.warning("tenant %s shard %d: %d event/rule pair(s) not counted (odd data) by %s; "
+                    "`accolade shards` counts them per shard", tenant, shard, len(result.skipped),
+                    ", ".join(rules))

@@ -150,4 +150,5 @@ def show_shards(config: Config, tenant: TenantSettings, *, as_json: bool) -> Non
         return
     for r in rows:
         print(f"{r['workflow_id']:<28} waiting {r['waiting']:>6}  oldest {r['oldest_waiting'] or '-':<26} "
-              f"processed {r['processed']:>8}  last round {r['last_round'] or 'never'}")
+              f"processed {r['processed']:>8}  last round {r['last_round'] or 'never'}  "
+              f"due {r['due']:>6}  next due {r['next_due'] or 'never'}  skipped {r['skipped']}")

@@ -3,7 +3,9 @@
 The one write path of every source: the batch API (`ingest_batch`), webhooks
 (`intake.webhooks`, through `append_validated` in a group commit) and poll pages
 (`ingest_page`, with the cursor in the same transaction) all append through
-`append_validated`. The caller answers 2xx only after the append has committed.
+`append_validated`. The caller answers 2xx only after the append has committed. The same
+transaction keeps the `without` index (`store.first_seen`) for the tenant's `without` rules;
+a tenant without such a rule pays one dictionary lookup for it.
 
 Every item is judged alone (`validate_items`): its values against the limits
 (`rules.limits`: depth, string length, NUL, lone surrogates, over-long numbers), then the
@@ -27,11 +29,13 @@ from sqlalchemy import Connection, Engine, insert
 from config.models import Config, QuarantineSettings, TenantSettings
 from connectors.base import RecordResult
 from identity.resolve import Route, known_routes, route_actors
+from rules.engine import compile_rules, without_keys
 from rules.events import RESERVED_SOURCE_PREFIX, CloudEvent
 from rules.limits import DEFAULT_LIMITS, JsonLimits, problem_in, time_problem
 from store import read_only
 from store.cursors import advance_cursor
 from store.eventlog import append_events, shard_of
+from store.first_seen import record_first_seen
 from store.group_commit import GroupCommit
 from store.quarantine import quarantine_body, quarantine_item, safe_text
 from store.schema import webhook_log
@@ -46,6 +50,7 @@ __all__ = [
     "ingest_page",
     "record_webhook",
     "validate_items",
+    "without_pairs",
 ]
 
 log = logging.getLogger("accolade.ingest")
@@ -221,6 +226,9 @@ def append_validated(
     batch = [event for _, event in good]
     routes = route_actors(conn, tenant.id, [event.actor for event in batch], known=known)
     results = append_events(conn, tenant.id, batch, routes, shards=tenant.shards)
+    if pairs := without_pairs(tenant):  # parked events too: a B event counts whoever did it
+        new = [event for event, result in zip(batch, results, strict=True) if not result.duplicate]
+        record_first_seen(conn, tenant.id, new, pairs)
     items = []
     for (index, event), route, result in zip(good, routes, results, strict=True):
         status = "duplicate" if result.duplicate else "accepted"
@@ -228,6 +236,23 @@ def append_validated(
             dirty.add(shard_of(route.person_id, tenant.shards))
         items.append(ItemOutcome(index, status, event.id, parked=result.parked))
     return items
+
+
+# id(tenant) -> (the tenant, its pairs). Settings are frozen and replaced, never changed, on a
+# reload; holding the object keeps its id from being reused for another while it is cached.
+_WITHOUT_PAIRS: dict[int, tuple[TenantSettings, frozenset[tuple[str, str]]]] = {}
+
+
+def without_pairs(tenant: TenantSettings) -> frozenset[tuple[str, str]]:
+    """(B event type, attribute) pairs the tenant's `without` rules need indexed, compiled once
+    per settings object (the ingest hot path asks on every append)."""
+    cached = _WITHOUT_PAIRS.get(id(tenant))
+    if cached is None or cached[0] is not tenant:
+        if len(_WITHOUT_PAIRS) >= 64:  # configs reloaded many times: start over
+            _WITHOUT_PAIRS.clear()
+        cached = (tenant, frozenset(without_keys(compile_rules(tenant.achievements))))
+        _WITHOUT_PAIRS[id(tenant)] = cached
+    return cached[1]
 
 
 def record_webhook(conn: Connection, tenant: str, connector: str, **values: Any) -> None:

@@ -248,8 +248,9 @@ class PointsSpec(_Strict):
 
 
 class RepeatSpec(_Strict):
-    every: int = Field(ge=1, le=1_000_000,
-                       description="matching events (periods for a streak) per further grant")
+    every: int = Field(default=1, ge=1, le=1_000_000,
+                       description="matching events (periods for a streak) per further grant; "
+                                   "a windowed rule repeats once per window instead")
     max: int | None = Field(default=None, ge=1, le=100_000, description="most grants in all")
 
 
@@ -275,8 +276,7 @@ class AchievementSpec(_Strict):
             _check_tiers(self)
         elif self.rule.kind == "count" and self.rule.count is None and self.points is None:
             raise ValueError("rule.count: a count rule needs `count` (or `tiers`, or `points` alone)")
-        if self.repeatable is not None and self.rule.kind in ("maintained", "all"):
-            raise ValueError(f"repeatable: a {self.rule.kind} rule is earned once")
+        _check_extras(self)
         return self
 
     def content_hash(self) -> str:
@@ -311,3 +311,18 @@ def _check_tiers(spec: AchievementSpec) -> None:
     names = [tier.name for tier in spec.tiers]
     if len(set(names)) != len(names):
         raise ValueError("tiers: each tier needs its own name")
+
+
+def _check_extras(spec: AchievementSpec) -> None:
+    """Combinations the engine does not define are config errors, not surprises."""
+    rule, kind = spec.rule, spec.rule.kind
+    if spec.repeatable is not None and kind in ("maintained", "all"):
+        raise ValueError(f"repeatable: a {kind} rule is earned once")
+    if spec.repeatable is not None and spec.tiers is not None:
+        raise ValueError("repeatable: tiers are each earned once; drop one of them")
+    if spec.repeatable is not None and rule.window is not None and spec.repeatable.every != 1:
+        raise ValueError("repeatable.every: a windowed rule repeats once per window; drop `every`")
+    if spec.points is not None and kind != "count":
+        raise ValueError(f"points: only a count rule gives points (this is a {kind})")
+    if rule.distinct is not None and rule.window is not None:
+        raise ValueError("rule.distinct: a distinct count over a window is not supported; drop one of them")

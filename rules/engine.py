@@ -282,8 +282,8 @@ def evaluate(
                     call.apply(rule, ts, event_key, item)
             except OddValue as exc:
                 call.skipped.append(Skipped(event_key, rule.key, str(exc)))
-    for key in due_keys:
-        if key[1] in ruleset.by_key and key not in call.work:
+    for key in due_keys:  # a key never stored has nothing to advance
+        if key[1] in ruleset.by_key and key not in call.work and key in state:
             call.state_for(key, ruleset.by_key[key[1]])
     return _finish(call, ruleset, state)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from store.schema import deliveries, feed, grants, identities
 
@@ -81,23 +81,38 @@ def feed_rows(conn: Connection, tenant: str, person_id: str, *, limit: int = 50)
 
 
 def shard_lag(conn: Connection, tenant: str, shards: int) -> list[dict[str, Any]]:
-    """Per shard: events waiting, the oldest one's receive time, and the evaluator's last round."""
-    from sqlalchemy import func
+    """Per shard: events waiting, the oldest one's receive time, the evaluator's last round,
+    rows with a due time and the earliest of them, and the (event, rule) pairs skipped."""
+    from store.schema import shard_state
+    from store.skips import skip_counts
 
-    from store.schema import event_queue, events, shard_state
-
-    waiting = {
-        r.shard: r for r in conn.execute(
-            select(event_queue.c.shard, func.count().label("waiting"),
-                   func.min(events.c.received_at).label("oldest"))
-            .join(events, events.c.seq == event_queue.c.seq)
-            .where(event_queue.c.tenant == tenant).group_by(event_queue.c.shard))
-    }
+    waiting = _waiting(conn, tenant)
+    due = _due(conn, tenant)
+    skipped = skip_counts(conn, tenant)
     state = {r.shard: r for r in conn.execute(select(shard_state).where(shard_state.c.tenant == tenant))}
     out = []
     for shard in range(shards):
-        w, s = waiting.get(shard), state.get(shard)
+        w, s, d = waiting.get(shard), state.get(shard), due.get(shard)
         out.append({"shard": shard, "workflow_id": f"evaluate/{tenant}/{shard}",
                     "waiting": w.waiting if w else 0, "oldest_waiting": _iso(w.oldest) if w else None,
-                    "processed": s.processed if s else 0, "last_round": _iso(s.last_run_at) if s else None})
+                    "processed": s.processed if s else 0, "last_round": _iso(s.last_run_at) if s else None,
+                    "due": d.due if d else 0, "next_due": _iso(d.next_due) if d else None,
+                    "skipped": skipped.get(shard, 0)})
     return out
+
+
+def _waiting(conn: Connection, tenant: str) -> dict[int, Any]:
+    from store.schema import event_queue, events
+
+    return {r.shard: r for r in conn.execute(
+        select(event_queue.c.shard, func.count().label("waiting"),
+               func.min(events.c.received_at).label("oldest"))
+        .join(events, events.c.seq == event_queue.c.seq)
+        .where(event_queue.c.tenant == tenant).group_by(event_queue.c.shard))}
+
+
+def _due(conn: Connection, tenant: str) -> dict[int, Any]:
+    """Rows with a due time, of any version (an old version's row still shows here)."""
+    return {r.shard: r for r in conn.execute(
+        select(progress.c.shard, func.count().label("due"), func.min(progress.c.due_at).label("next_due"))
+        .where(progress.c.tenant == tenant, progress.c.due_at.is_not(None)).group_by(progress.c.shard))}

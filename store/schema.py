@@ -26,10 +26,10 @@ from sqlalchemy import (
 
 __all__ = [
     "achievement_versions", "connector_health", "connector_incidents", "deliveries", "event_queue",
-    "events", "feed", "grants", "identities", "metadata", "parked", "parked_keys", "persons",
-    "person_profiles", "poll_cursors", "progress", "quarantine", "scim_changes", "scim_group_members",
-    "scim_groups", "scim_users", "shard_state", "suspended_persons", "webhook_log", "webhook_rejections",
-    "xapi_statements",
+    "events", "feed", "first_seen", "grants", "identities", "metadata", "parked", "parked_keys", "persons",
+    "person_profiles", "poll_cursors", "progress", "quarantine", "rule_skips", "scim_changes",
+    "scim_group_members", "scim_groups", "scim_users", "shard_state", "suspended_persons", "webhook_log",
+    "webhook_rejections", "xapi_statements",
 ]
 
 metadata = MetaData()
@@ -239,7 +239,42 @@ progress = Table(
     Column("digest", String(64), nullable=False),
     Column("granted", Boolean, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # migration 0008: the kind's state (NULL = a pre-0008 count row, read from the columns
+    # above), the next instant it can change with no event, and the person's evaluator shard
+    Column("state", JSON),
+    Column("due_at", DateTime(timezone=True)),
+    Column("shard", Integer),
 )
+Index("ix_progress_due", progress.c.tenant, progress.c.shard, progress.c.due_at)
+
+# The `without` index (migration 0008): the earliest event time of an event of `type` whose
+# `attribute` has `value`, in the tenant, any person. Kept at ingest for the (type, attribute)
+# pairs the tenant's `without` rules name; `value` is `store.first_seen.index_value`.
+first_seen = Table(
+    "first_seen",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("type", String(128), primary_key=True),
+    Column("attribute", String(128), primary_key=True),
+    Column("value", String(64), primary_key=True),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+)
+
+# An event a rule could not evaluate (odd data: a string where a number was expected), kept
+# for admins (`accolade shards`, store.skips); the event is not counted by that rule.
+rule_skips = Table(
+    "rule_skips",
+    metadata,
+    Column("id", _Seq, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("shard", Integer, nullable=False),
+    Column("event_key", Text, nullable=False),  # source#id, as in evidence
+    Column("achievement", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_rule_skips_shard", rule_skips.c.tenant, rule_skips.c.shard, rule_skips.c.id)
 
 grants = Table(
     "grants",

@@ -10,6 +10,7 @@ interleave.
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -54,7 +55,7 @@ def test_overlapping_attempts_change_progress_once(
     sync_people(engine, tenant)
     assert ingest_batch(engine, tenant, _events(40)).count("accepted") == 40
     evaluation = EvaluationActivities(engine, config, client=None, task_queue="unused")
-    request = EvaluateShardInput(tenant="demo", shard=shard_of("demo-1", tenant.shards), batch_size=40)
+    request = EvaluateShardInput(tenant="demo", shard=shard_of("demo-1", tenant.shards), batch_size=40, now=datetime.now(UTC))
     outcomes: list[object] = []
 
     def attempt() -> None:

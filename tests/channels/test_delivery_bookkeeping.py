@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -48,7 +49,7 @@ def _granted(engine: Engine, db_url: str, smtp: str, *, email_link: bool) -> tup
         "data": {"actor": {"system": "github", "id": "15669918"}, "outcome": "success"}}])
     evaluation = EvaluationActivities(engine, config, client=None, task_queue="unused")
     ActivityEnvironment().run(evaluation.evaluate_shard, EvaluateShardInput(
-        tenant="demo", shard=shard_of("demo-1", tenant.shards), batch_size=100))
+        tenant="demo", shard=shard_of("demo-1", tenant.shards), batch_size=100, now=datetime.now(UTC)))
     with engine.connect() as conn:
         return config, conn.execute(select(grants.c.grant_id)).scalar_one()
 

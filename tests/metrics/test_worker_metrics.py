@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import socket
+from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import generate_latest
@@ -68,7 +69,7 @@ def test_a_round_moves_lag_rounds_grants_and_event_to_grant_latency(engine: Engi
     assert value(waiting, "accolade_shard_oldest_waiting_seconds", **shard) > 0
 
     evaluation = EvaluationActivities(engine, config, client=None, task_queue="unused")
-    request = EvaluateShardInput(tenant="demo", shard=int(shard["shard"]), batch_size=100)
+    request = EvaluateShardInput(tenant="demo", shard=int(shard["shard"]), batch_size=100, now=datetime.now(UTC))
     assert ActivityEnvironment().run(evaluation.evaluate_shard, request).processed == 3
     after = scrape(registry)
 
@@ -91,7 +92,7 @@ def test_delivery_outcomes_per_channel_kind_and_grant_to_delivery_latency(engine
     registry = worker_registry(config, engine)
     ingest_batch(engine, tenant, _events(1))
     evaluation = EvaluationActivities(engine, config, client=None, task_queue="unused")
-    request = EvaluateShardInput(tenant="demo", shard=shard_of("demo-1", tenant.shards), batch_size=100)
+    request = EvaluateShardInput(tenant="demo", shard=shard_of("demo-1", tenant.shards), batch_size=100, now=datetime.now(UTC))
     ActivityEnvironment().run(evaluation.evaluate_shard, request)
     with engine.connect() as conn:
         grant_id = conn.execute(select(grants.c.grant_id)).scalar_one()
@@ -128,7 +129,7 @@ def test_a_round_that_raises_is_counted_as_failed(engine: Engine, db_url: str) -
     before = scrape(registry)
     with pytest.raises(ValueError, match="not configured"):
         ActivityEnvironment().run(evaluation.evaluate_shard,
-                                  EvaluateShardInput(tenant="nobody", shard=0, batch_size=10))
+                                  EvaluateShardInput(tenant="nobody", shard=0, batch_size=10, now=datetime.now(UTC)))
     after = scrape(registry)
     assert delta(before, after, "accolade_evaluator_round_failures_total", tenant="nobody") == 1
     assert total(after, "accolade_evaluator_round_seconds_count", tenant="nobody") == 0

@@ -112,3 +112,24 @@ def test_bad_rule_definitions_are_refused() -> None:
         spec(score={"between": [1, 2]})
     with pytest.raises(ValidationError):
         spec(count=0)
+
+
+def test_published_count_only_hashes_do_not_change() -> None:
+    demo = AchievementSpec(key="first-green-pipeline", version=1, name="First green pipeline",
+                           rule={"count": 1, "of": "ci.pipeline.completed", "where": {"outcome": "success"}})
+    assert demo.content_hash() == "7b90ef239cb56fbd"  # as published before Rules 2
+
+
+def test_content_hash_covers_what_decides_a_grant_and_not_visibility() -> None:
+    base = AchievementSpec(key="k", version=1, name="K", rule={"count": 5, "of": "x.y.z"})
+    changes = [
+        {"repeatable": {"every": 5}},
+        {"points": {"per_event": 10}},
+        {"rule": {"count": 5, "of": "x.y.z", "window": {"calendar": "week"}}},
+        {"rule": {"count": 5, "of": "x.y.z", "distinct": "course"}},
+        {"rule": {"of": "x.y.z"}, "tiers": [{"name": "bronze", "count": 5}]},
+    ]
+    hashes = {AchievementSpec(**{**base.model_dump(by_alias=True, exclude_none=True), **c}).content_hash()
+              for c in changes}
+    assert len(hashes) == len(changes) and base.content_hash() not in hashes
+    assert base.model_copy(update={"hidden": True}).content_hash() == base.content_hash()

@@ -4,6 +4,7 @@ reactivation resumes them (the delivery activity in a real activity context, bot
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
@@ -41,7 +42,7 @@ def test_a_deprovisioned_person_is_granted_but_not_reached_until_reactivated(eng
             "data": {"actor": {"system": "github", "id": "15669918"}, "outcome": "success"}}])
         evaluation = EvaluationActivities(engine, config, client=None, task_queue="unused")
         ActivityEnvironment().run(evaluation.evaluate_shard, EvaluateShardInput(
-            tenant="demo", shard=shard_of("demo-1", tenant.shards), batch_size=100))
+            tenant="demo", shard=shard_of("demo-1", tenant.shards), batch_size=100, now=datetime.now(UTC)))
         with engine.connect() as conn:
             grant_id = conn.execute(select(grants.c.grant_id).where(grants.c.person_id == "demo-1")).scalar_one()
 

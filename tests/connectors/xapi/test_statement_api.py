@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ def count(engine: Engine, table: Any) -> int:
 def evaluate(engine: Engine, config: Config, person: str) -> list[str]:
     evaluation = EvaluationActivities(engine, config, client=None, task_queue="unused")
     shard = shard_of(person, config.tenants[0].shards)
-    evaluation.evaluate_shard(EvaluateShardInput(tenant="demo", shard=shard, batch_size=100))
+    evaluation.evaluate_shard(EvaluateShardInput(tenant="demo", shard=shard, batch_size=100, now=datetime.now(UTC)))
     with engine.connect() as conn:
         return [r.achievement for r in conn.execute(select(grants.c.achievement).where(grants.c.person_id == person))]
 
