@@ -1,7 +1,7 @@
 """The `RuleContext` of a read: the live round's context, with the persons' zones from the store.
 
 `accolade simulate`, `accolade why`, `person show` and their API routes build their context
-here, on top of the evaluation activity's own `activities.evaluation.rule_context` (the
+here, on top of the evaluation round's own `activities.shard_round.rule_context` (the
 tenant's zone, week start and allowed lateness), so what they explain and simulate runs in the
 context the live evaluation runs in: each person's zone (`store.profiles.person_zones`), and
 the `without` index entries the caller needs.
@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from activities.evaluation import rule_context as settings_context
+from activities.shard_round import rule_context as settings_context
 from config.models import TenantSettings
 from rules.engine import RuleContext
 from store.profiles import person_zones

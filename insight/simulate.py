@@ -16,10 +16,12 @@ An event whose actor no person is linked to would be parked live; here it is eva
 stand-in person named after the actor (`unlinked:github:login=octo`) and reported as
 unlinked, so an admin trying a rule on a file of real payloads still sees what it would do.
 
-`without` rules look their B events up tenant-wide (`RuleContext.first_seen`): here the
-earliest time per key is computed from the event log and the given events together, which is
-what the ingest-time index holds for a published rule, and is also right for a rule that is not
-published yet (no index kept for it).
+`without` rules look their B events up tenant-wide (`RuleContext.first_seen`): here the keys
+the round would ask for (`activities.shard_round.first_seen_keys`) are read from the live
+index (`store.first_seen`), then lowered by the given events and by the log's B events, with
+the ingest's own key extraction (`keys_of`). For a published rule the log adds nothing the
+index lacks; for an edited one that is not published yet (no index kept for it) it is what the
+index would hold.
 """
 
 from __future__ import annotations
@@ -32,15 +34,16 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from activities.rule_context import read_context
+from activities.shard_round import first_seen_keys
 from config.models import TenantSettings
 from identity import find_person, parse_identity_ref
 from identity.resolve import known_routes
 from rules.definitions import AchievementSpec
-from rules.engine import CompiledRule, EvalEvent, Evaluation, compile_rules, evaluate, without_keys
+from rules.engine import CompiledRule, EvalEvent, Evaluation, RuleSet, compile_rules, evaluate, without_keys
 from rules.events import CloudEvent
 from rules.explain import evidence_lines, explain, format_when
-from rules.matchers import MISSING, lookup
 from store.eventlog import Route
+from store.first_seen import IndexKey, keys_of, load_first_seen
 from store.schema import events as events_table
 
 __all__ = ["SimulationError", "SimulationRequest", "render_simulation", "simulate"]
@@ -81,7 +84,7 @@ def simulate(conn: Connection, tenant: TenantSettings, request: SimulationReques
     if not batch.items and not batch.other:
         raise SimulationError("no events to simulate: pass events, or a person with history")
     persons = sorted({item.person_id for item in batch.items})
-    first_seen = _first_seen(conn, tenant, rule, request.events)
+    first_seen = _first_seen(conn, tenant, rule, batch.items, request.events)
     context = read_context(conn, tenant, persons, first_seen=first_seen)
     result = evaluate({}, batch.items, [rule], context=context, now=at)
     return _report(rule, tenant, batch, result, context=context, at=at)
@@ -146,19 +149,18 @@ def _chunks(items: Iterable[CloudEvent], size: int) -> Iterable[list[CloudEvent]
         yield chunk
 
 
-def _first_seen(conn: Connection, tenant: TenantSettings, rule: CompiledRule,
-                given: Sequence[CloudEvent]) -> dict[tuple[str, str, str], datetime]:
-    """Earliest time per `without` key over the log and the given events (module docstring)."""
+def _first_seen(conn: Connection, tenant: TenantSettings, rule: CompiledRule, items: Sequence[EvalEvent],
+                given: Sequence[CloudEvent]) -> dict[IndexKey, datetime]:
+    """The `without` rows the A events need (`first_seen_keys`, as the round asks for them):
+    the live index, lowered by the given events and the log's (module docstring)."""
+    wanted = first_seen_keys(items, RuleSet([rule]))
+    if not wanted:
+        return {}
+    found = load_first_seen(conn, tenant.id, wanted)
     pairs = without_keys([rule])
-    found: dict[tuple[str, str, str], datetime] = {}
-    for event_type, attribute in pairs:
-        candidates = [e for e in given if e.type == event_type]
-        for event in [*_log(conn, tenant.id, [event_type]), *candidates]:
-            value = lookup(event.data, attribute)
-            if value is MISSING or value is None or isinstance(value, dict | list):
-                continue
-            key = (event_type, attribute, str(value))
-            if key not in found or event.time < found[key]:
+    for event in [*given, *_log(conn, tenant.id, [of for of, _ in pairs])]:
+        for key in keys_of(event, pairs):
+            if key in wanted and (key not in found or event.time < found[key]):
                 found[key] = event.time
     return found
 

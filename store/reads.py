@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from store.schema import deliveries, feed, grants, identities
+from store.schema import deliveries, feed, grants, identities, progress
 
 __all__ = ["delivery_rows", "feed_rows", "person_view"]
 
