@@ -6,7 +6,6 @@ same code in tests/insight and tests/api."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from sqlalchemy import Engine, func, select
 from config import parse_config
 from identity.sync import sync_people
 from intake.ingest import ingest_batch
-from store import create_store_engine, migrate
 from store.schema import metadata
 from tests.cli.test_cli import run
 
@@ -24,17 +22,12 @@ EVENTS = str(EXAMPLES / "simulate-events.jsonl")
 AT = ("--at", "2026-11-20T12:00:00Z")
 
 
-@pytest.fixture
-def engine(sqlite_url: str) -> Iterator[Engine]:
-    engine = create_store_engine(sqlite_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # conftest's `engine` on SQLite
 
 
 @pytest.fixture
-def demo(engine: Engine, sqlite_url: str, tmp_path: Path) -> tuple[str, ...]:
-    text = (EXAMPLES / "accolade.yaml").read_text().replace("sqlite:///.accolade/accolade.db", sqlite_url)
+def demo(engine: Engine, db_url: str, tmp_path: Path) -> tuple[str, ...]:
+    text = (EXAMPLES / "accolade.yaml").read_text().replace("sqlite:///.accolade/accolade.db", db_url)
     path = tmp_path / "accolade.yaml"
     path.write_text(text)
     sync_people(engine, parse_config(text, file=str(path), env={}).tenants[0])
