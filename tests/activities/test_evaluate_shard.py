@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, select
 from temporalio.exceptions import ApplicationError
 
-import activities.evaluation
+import activities.shard_round
 from activities.contracts import EvaluateShardInput
 from activities.evaluation import EvaluationActivities
 from identity.sync import sync_people
@@ -37,13 +37,13 @@ def _events(n: int) -> list[dict]:
 def both_read_first(monkeypatch: pytest.MonkeyPatch) -> threading.Barrier:
     """Each attempt waits after reading its batch (in the pure `evaluate`) for the other."""
     barrier = threading.Barrier(2, timeout=20)
-    real_evaluate = activities.evaluation.evaluate
+    real_evaluate = activities.shard_round.evaluate
 
     def evaluate_after_both_read(*args: Any, **kwargs: Any) -> Any:
         barrier.wait()
         return real_evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(activities.evaluation, "evaluate", evaluate_after_both_read)
+    monkeypatch.setattr(activities.shard_round, "evaluate", evaluate_after_both_read)
     return barrier
 
 
