@@ -49,7 +49,8 @@ class Explained(_Open):
 class GrantWhy(_Open):
     grant_id: str
     occurrence: str
-    granted_at: str
+    granted_at: str | None = None
+    granted_local: str | None = None
     why: list[str] = Field(description="the evidence in words")
 
 
@@ -61,6 +62,7 @@ class Why(Explained):
     name: str
     kind: str
     time_zone: str
+    unlinked: list[str] = Field(description='source systems without a link: "no GitLab identity linked"')
     grants: list[GrantWhy]
 
 
@@ -83,7 +85,11 @@ class Simulation(_Open):
     version: int
     kind: str
     at: str
-    events: int
+    at_local: str = Field(description="the rule time in the tenant's zone")
+    events: int = Field(description="events of the rule's types evaluated")
+    from_history: int = Field(description="of them, read from the person's history")
+    other_events: int = Field(description="given events of other types (a `without` rule's B, say)")
+    later_events: int = Field(description="events after `at`, left out: not happened yet at that time")
     grants: list[SimulatedGrant]
     persons: list[PersonExplained]
     unlinked: list[dict[str, Any]] = Field(description="stand-in persons for actors nobody is linked to")

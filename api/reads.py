@@ -61,6 +61,8 @@ class Progress(_Row):
     next_deadline: str | None = Field(default=None, description="when the window or streak next closes")
     occurrences: list[str] = Field(default_factory=list, description="granted occurrences: 1, tiers, windows")
     points: int | None = Field(default=None, description="points accumulated (achievements that award them)")
+    unlinked: list[str] = Field(default_factory=list, description="source systems of the rule's events the "
+                                                                  "person has no identity linked in")
 
 
 class Delivery(_Row):
@@ -82,6 +84,9 @@ class Grant(_Row):
     content_hash: str | None = None
     granted_at: str | None = None
     evidence: dict[str, Any] = Field(description='events, rule version, identity decision ("why")')
+    occurrence: str | None = Field(default=None, description="1; a tier; a window key; 2, 3 for repeatable")
+    granted_local: str | None = Field(default=None, description="granted_at in the person's time zone")
+    why: list[str] = Field(default_factory=list, description="the evidence in words")
     dispatched_at: str | None = None
     deliveries: list[Delivery]
 
@@ -92,6 +97,8 @@ class PersonView(_Row):
     identities: list[IdentityLink]
     progress: list[Progress] = Field(description="every achievement; hidden ones only once earned")
     points: int = Field(default=0, description="points over all achievements")
+    unlinked: list[str] = Field(default_factory=list, description="systems some achievement's events come "
+                                                                  "from that the person has no link in")
     grants: list[Grant]
 
 

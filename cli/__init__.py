@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cli._common import RUN_DIR, die, find_config_path, load, pick_tenant
+from cli._common import RUN_DIR, die, find_config_path, load, parse_time, pick_tenant
 from cli.migrate import migrate
 
 __all__ = ["app"]
@@ -139,6 +139,8 @@ def emit(
     actor: Annotated[str, typer.Option("--actor", help="SYSTEM:VALUE, e.g. github:octocat")],
     data: Annotated[list[str] | None, typer.Option("--data", help="KEY=VALUE (JSON values)")] = None,
     event_id: Annotated[str | None, typer.Option("--id", help="stable event id")] = None,
+    event_time: Annotated[str | None, typer.Option(
+        "--time", help="when it happened, ISO 8601 with offset (default: now)")] = None,
     source: Annotated[str, typer.Option("--source", help="CloudEvents source")] = "/cli/emit",
     api_key: Annotated[str | None, typer.Option("--api-key", help="tenant API key")] = None,
     url: Annotated[str | None, typer.Option("--url", help="hub URL")] = None,
@@ -154,7 +156,7 @@ def emit(
     chosen = pick_tenant(cfg, tenant)
     try:
         event = build_event(event_type, actor, data or [], event_id=event_id, source=source,
-                            env=dict(os.environ))
+                            env=dict(os.environ), time=parse_time(event_time, option="--time"))
         answer = post_event(cfg, chosen, event, api_key=api_key, url=url)
     except (ValueError, RuntimeError) as exc:
         die(str(exc))
@@ -200,11 +202,11 @@ def simulate(
     Runs the live evaluation's code on an empty state and stores nothing. Exit 2 on a bad
     events file (file:line: field: message), an unknown achievement or identity.
     """
-    from cli.insight import parse_at, run_simulate
+    from cli.insight import run_simulate
 
     _, cfg = load(config)
     run_simulate(cfg, pick_tenant(cfg, tenant), achievement=achievement, events_file=events, person=person,
-                 at=parse_at(at), as_json=as_json)
+                 at=parse_time(at, option="--at"), as_json=as_json)
 
 
 @app.command()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
+
 from config import Config, ConfigError, TenantSettings, load_config
 
-__all__ = ["RUN_DIR", "die", "find_config_path", "load", "pick_tenant"]
+__all__ = ["RUN_DIR", "die", "find_config_path", "load", "parse_time", "pick_tenant"]
 
 RUN_DIR = Path(".accolade")
 UP_RECORD = RUN_DIR / "up.json"
@@ -54,3 +57,16 @@ def pick_tenant(config: Config, tenant_id: str | None) -> TenantSettings:
     if tenant is None:
         die(f"no tenant {tenant_id!r} in the config")
     return tenant
+
+
+_TIME = TypeAdapter(AwareDatetime)
+
+
+def parse_time(text: str | None, *, option: str) -> datetime | None:
+    """`--at` / `--time`: an ISO 8601 time with its offset (or Z); None passes through."""
+    if text is None:
+        return None
+    try:
+        return _TIME.validate_python(text)
+    except ValidationError:
+        die(f"{option} {text!r}: not an ISO 8601 time with an offset, e.g. 2026-11-22T12:00:00Z")

@@ -59,7 +59,7 @@ def _data(pairs: list[str]) -> dict[str, Any]:
 
 def build_event(
     event_type: str, actor: str, pairs: list[str], *, event_id: str | None, source: str,
-    env: dict[str, str],
+    env: dict[str, str], time: datetime | None = None,
 ) -> dict[str, Any]:
     data = _data(pairs)
     data["actor"] = _actor(actor)
@@ -71,7 +71,7 @@ def build_event(
               "using a random id, so a retry of this command counts twice", file=sys.stderr)
     return {
         "specversion": "1.0", "id": event_id, "source": source, "type": event_type,
-        "time": datetime.now(UTC).isoformat(), "datacontenttype": "application/json",
+        "time": (time or datetime.now(UTC)).isoformat(), "datacontenttype": "application/json",
         "data": data,
     }
 

@@ -6,8 +6,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, TypeAdapter, ValidationError
-
 from cli._common import die
 from cli.people import read_store, resolve
 from config.models import Config, TenantSettings
@@ -16,19 +14,7 @@ from insight.eventfile import EventFileError, read_event_file
 from insight.simulate import SimulationError, SimulationRequest, render_simulation, simulate
 from insight.why import UnknownAchievement, why
 
-__all__ = ["parse_at", "render_why", "run_simulate", "run_why"]
-
-_AT = TypeAdapter(AwareDatetime)
-
-
-def parse_at(text: str | None) -> datetime | None:
-    """`--at 2026-11-22T12:00:00+01:00`: an ISO 8601 time with its offset (or Z)."""
-    if text is None:
-        return None
-    try:
-        return _AT.validate_python(text)
-    except ValidationError:
-        die(f"--at {text!r}: not an ISO 8601 time with an offset, e.g. 2026-11-22T12:00:00Z")
+__all__ = ["bar", "render_why", "run_simulate", "run_why"]
 
 
 def run_simulate(config: Config, tenant: TenantSettings, *, achievement: str, events_file: str | None,
@@ -67,7 +53,7 @@ def render_why(answer: dict[str, Any]) -> str:
              f"({answer['kind']}): {state}"]
     if answer["need"]:
         lines.append(f"  {bar(answer['have'], answer['need'])} {answer['have']}/{answer['need']}")
-    lines += [f"  {line}" for line in answer["lines"]]
+    lines += [f"  {line}" for line in answer["lines"] if line != "earned"]  # the first line says it
     for g in answer["grants"]:
         occurrence = "" if g["occurrence"] == "1" else f" ({g['occurrence']})"
         lines.append(f"  granted{occurrence} {g['granted_local']} (v{g['version']}, grant {g['grant_id']})")

@@ -85,13 +85,11 @@ def _render_progress(p: dict[str, Any]) -> list[str]:
 
 
 def _render_grant(g: dict[str, Any]) -> list[str]:
-    ev = g["evidence"]
-    ident = ev.get("identity", {})
-    lines = [f"  {g['achievement']} v{g['version']}  granted {g['granted_at']}  id {g['grant_id']}",
-             f"    why: {ev['count']} matching event(s) for rule {ev['rule']['key']} "
-             f"v{ev['rule']['version']} (hash {ev['rule']['hash']})",
-             f"    events: {', '.join(ev['events'][:5])}" + (" …" if len(ev["events"]) > 5 else ""),
-             f"    identity: via {ident.get('link', '?')} link"]
+    """The grant, its evidence in words (`insight.why`), and its deliveries."""
+    occurrence = "" if g.get("occurrence", "1") == "1" else f" ({g['occurrence']})"
+    when = g.get("granted_local") or g["granted_at"]
+    lines = [f"  {g['achievement']} v{g['version']}{occurrence}  granted {when}  id {g['grant_id']}"]
+    lines += [f"    {line}" for line in g.get("why", [])]
     for d in g["deliveries"]:
         error = f" — {d['last_error']}" if d["last_error"] else ""
         lines.append(f"    delivery {d['channel']} ({d['kind']}): {d['status']}, "

@@ -6,7 +6,8 @@ routes them), the context is `activities.rule_context.read_context` (the evaluat
 activity builds it), and the pure `rules.engine.evaluate` decides, from an empty state, with
 `now` = `at`. Nothing is written: no progress, no grant, no delivery, no index row.
 
-Where the events come from:
+Rule time is `at` (default now): events after it have not happened yet and are left out (and
+counted), so `--at` reads "as of". Where the events come from:
 - `events` (a file, or the API body): arrival order is the file's order; the engine applies
   them by event time within the tenant's allowed lateness, as it would live.
 - `person`: that person's real history, read from the event log: every event of the rule's
@@ -70,6 +71,7 @@ class _Batch:
     unlinked: dict[str, int] = field(default_factory=dict)
     history: int = 0
     other: int = 0  # given events of types the rule does not evaluate (a `without`'s B, say)
+    later: int = 0  # events after `at`: they have not happened yet at that rule time
 
 
 def simulate(conn: Connection, tenant: TenantSettings, request: SimulationRequest, *,
@@ -83,8 +85,10 @@ def simulate(conn: Connection, tenant: TenantSettings, request: SimulationReques
     _add_events(conn, tenant, rule, request.events, batch)
     if not batch.items and not batch.other:
         raise SimulationError("no events to simulate: pass events, or a person with history")
+    happened = [item for item in batch.items if item.event.time <= at]
+    batch.later, batch.items = len(batch.items) - len(happened), happened
     persons = sorted({item.person_id for item in batch.items})
-    first_seen = _first_seen(conn, tenant, rule, batch.items, request.events)
+    first_seen = _first_seen(conn, tenant, rule, batch.items, request.events, at=at)
     context = read_context(conn, tenant, persons, first_seen=first_seen)
     result = evaluate({}, batch.items, [rule], context=context, now=at)
     return _report(rule, tenant, batch, result, context=context, at=at)
@@ -150,7 +154,7 @@ def _chunks(items: Iterable[CloudEvent], size: int) -> Iterable[list[CloudEvent]
 
 
 def _first_seen(conn: Connection, tenant: TenantSettings, rule: CompiledRule, items: Sequence[EvalEvent],
-                given: Sequence[CloudEvent]) -> dict[IndexKey, datetime]:
+                given: Sequence[CloudEvent], *, at: datetime) -> dict[IndexKey, datetime]:
     """The `without` rows the A events need (`first_seen_keys`, as the round asks for them):
     the live index, lowered by the given events and the log's (module docstring)."""
     wanted = first_seen_keys(items, RuleSet([rule]))
@@ -159,7 +163,7 @@ def _first_seen(conn: Connection, tenant: TenantSettings, rule: CompiledRule, it
     found = load_first_seen(conn, tenant.id, wanted)
     pairs = without_keys([rule])
     for event in [*given, *_log(conn, tenant.id, [of for of, _ in pairs])]:
-        for key in keys_of(event, pairs):
+        for key in keys_of(event, pairs) if event.time <= at else ():
             if key in wanted and (key not in found or event.time < found[key]):
                 found[key] = event.time
     return found
@@ -182,7 +186,7 @@ def _report(rule: CompiledRule, tenant: TenantSettings, batch: _Batch, result: E
         "tenant": tenant.id, "achievement": rule.key, "version": rule.version, "kind": rule.kind,
         "at": at.astimezone(UTC).isoformat(), "at_local": format_when(at, context.time_zone),
         "events": len(batch.items), "from_history": batch.history,
-        "other_events": batch.other,
+        "other_events": batch.other, "later_events": batch.later,
         "grants": grants,
         "persons": [{"person": p, **explain(rule, result.state.get((p, rule.key)), person_id=p,
                                             context=context, now=at).to_json()} for p in persons],
@@ -197,6 +201,7 @@ def _report(rule: CompiledRule, tenant: TenantSettings, batch: _Batch, result: E
 def render_simulation(report: dict[str, Any]) -> str:
     """The report for a terminal: what would be granted, when and why, and what is missing."""
     other = f" (and {report['other_events']} of other types)" if report["other_events"] else ""
+    other += f"; {report['later_events']} later one(s) left out" if report["later_events"] else ""
     lines = [f"simulate {report['achievement']} v{report['version']} ({report['kind']}) on "
              f"{report['events']} event(s){other} at {report['at_local']}; nothing was stored"]
     lines.append("would grant:" if report["grants"] else "would grant: nothing")

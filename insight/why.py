@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, select
 
 from activities.rule_context import read_context
@@ -69,10 +70,8 @@ def why(conn: Connection, tenant: TenantSettings, person: str, key: str, *, now:
 
 def _grant(row: Any, zone_name: str, rule: CompiledRule) -> dict[str, Any]:
     at = row.granted_at if row.granted_at.tzinfo else row.granted_at.replace(tzinfo=UTC)
-    evidence = Evidence.from_json(row.evidence)
-    return {"grant_id": row.grant_id, "version": row.version, "occurrence": evidence.occurrence,
-            "granted_at": at.isoformat(), "granted_local": format_when(at, zone_name),
-            "why": evidence_lines(evidence, zone_name=zone_name, rule=rule)}
+    return {"grant_id": row.grant_id, "version": row.version,
+            **_words({"evidence": row.evidence, "granted_at": at.isoformat()}, zone_name, rule)}
 
 
 def person_report(conn: Connection, tenant: TenantSettings, person: str, *, now: datetime) -> dict[str, Any]:
@@ -95,7 +94,24 @@ def person_report(conn: Connection, tenant: TenantSettings, person: str, *, now:
     view["progress"] = entries
     view["points"] = sum(e["points"] or 0 for e in entries)
     view["unlinked"] = missing
+    zone_name = context.person_zones.get(person, context.time_zone)
+    by_key = {rule.key: rule for rule in rules}
+    view["grants"] = [{**g, **_words(g, zone_name, by_key.get(g["achievement"]))} for g in view["grants"]]
     return view
+
+
+def _words(grant: dict[str, Any], zone_name: str, rule: CompiledRule | None) -> dict[str, Any]:
+    """A stored grant's occurrence, local time and evidence in words. Evidence the model cannot
+    read (a row written by hand, a future shape) keeps its raw form and gets no words."""
+    at = datetime.fromisoformat(grant["granted_at"]) if grant.get("granted_at") else None
+    words: dict[str, Any] = {"granted_at": grant.get("granted_at"),
+                             "granted_local": format_when(at, zone_name) if at else None}
+    try:
+        evidence = Evidence.from_json(grant["evidence"])
+    except ValidationError:
+        return {**words, "occurrence": "1", "why": []}
+    return {**words, "occurrence": evidence.occurrence,
+            "why": evidence_lines(evidence, zone_name=zone_name, rule=rule)}
 
 
 def _progress_entry(rule: CompiledRule, explained: Explanation, *, earned: bool) -> dict[str, Any]:

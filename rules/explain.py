@@ -170,7 +170,9 @@ def _total(rule: CompiledRule, st: CountState | None, noun: str) -> Explanation:
         return Explanation(False, rule.hidden, [], have, 0)
     if step is None:  # every grant made: the last tier, the repeat cap, or the one grant
         total = [f"{have} {noun} in all"] if rule.spec.tiers or rule.spec.repeatable else []
-        return Explanation(True, rule.hidden, [_earned(rule, done), *total], have, have)
+        last = logic.step(len(done) - 1) if done else None
+        need = last[1] if last is not None else have  # the bar is full at the last threshold
+        return Explanation(True, rule.hidden, [_earned(rule, done), *total], min(have, need), need)
     occurrence, need, tier = step
     head = _earned(rule, done) + "; " if done else ""
     toward = f" toward {tier}" if tier else (" toward the next" if done else "")

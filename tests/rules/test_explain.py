@@ -79,6 +79,9 @@ def test_a_plain_count_and_its_grant() -> None:
                            now=MON + timedelta(hours=6))
     got = explain(rule, state, person_id="p1", context=BERLIN, now=MON)
     assert got.granted and got.lines[0] == "earned" and (got.have, got.need) == (3, 3)
+    more, _ = _state(rule, [*events, *(_event(n, MON + timedelta(hours=n), type="code.change.merged")
+                                       for n in (9, 10))], now=MON + timedelta(hours=11))
+    assert explain(rule, more, person_id="p1", context=BERLIN, now=MON).have == 3  # a full bar, not 4/4
     words = evidence_lines(grants[0].evidence, zone_name="Europe/Berlin")
     assert words[0] == "3 merged changes counted (rule a v1, count, hash " + rule.content_hash + ")"
     assert "completed by /t#e9" in words and "identity: person p1 via the github:id link" in words
