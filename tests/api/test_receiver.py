@@ -240,9 +240,10 @@ def test_read_api_is_scoped_to_the_key_tenant(client: TestClient) -> None:
     mine = client.get("/v1/persons/github:Codertocat", headers=AUTH)
     assert mine.status_code == 200
     assert mine.json()["progress"][0] == {
-        "achievement": "first-green-pipeline", "version": 1, "name": "First green pipeline", "count": 0,
-        "target": 1, "granted": False,
-        "missing": "1 more ci.pipeline.completed with outcome=success"}
+        "achievement": "first-green-pipeline", "version": 1, "name": "First green pipeline", "kind": "count",
+        "count": 0, "target": 1, "granted": False, "missing": "0 of 1 green pipelines; 1 more",
+        "lines": ["0 of 1 green pipelines; 1 more"], "have": 0, "need": 1, "next_deadline": None,
+        "occurrences": [], "points": None, "hidden": False, "unlinked": []}
     other = client.get("/v1/persons/github:Codertocat", headers={"authorization": "Bearer other-key"})
     assert other.status_code == 404  # another tenant's person does not exist for this key
     assert client.get("/v1/persons/github:Codertocat").status_code == 401
