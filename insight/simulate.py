@@ -200,10 +200,11 @@ def _report(rule: CompiledRule, tenant: TenantSettings, batch: _Batch, result: E
 
 def render_simulation(report: dict[str, Any]) -> str:
     """The report for a terminal: what would be granted, when and why, and what is missing."""
-    other = f" (and {report['other_events']} of other types)" if report["other_events"] else ""
-    other += f"; {report['later_events']} later one(s) left out" if report["later_events"] else ""
-    lines = [f"simulate {report['achievement']} v{report['version']} ({report['kind']}) on "
-             f"{report['events']} event(s){other} at {report['at_local']}; nothing was stored"]
+    notes = [f"{report['other_events']} of other types"] if report["other_events"] else []
+    notes += [f"{report['later_events']} after that time, left out"] if report["later_events"] else []
+    extra = f" ({'; '.join(notes)})" if notes else ""
+    head = f"simulate {report['achievement']} v{report['version']} ({report['kind']})"
+    lines = [f"{head} as of {report['at_local']}: {report['events']} event(s){extra}; nothing was stored"]
     lines.append("would grant:" if report["grants"] else "would grant: nothing")
     for g in report["grants"]:
         occurrence = "" if g["occurrence"] == "1" else f" ({g['occurrence']})"

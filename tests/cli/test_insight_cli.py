@@ -44,8 +44,8 @@ def test_simulate_the_demo_events(engine: Engine, demo: tuple[str, ...]) -> None
     done = run("simulate", "--achievement", "green-week", "--events", EVENTS, *AT, *demo)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[:4] == [
-        "simulate green-week v1 (count) on 6 event(s) (and 10 of other types) at Fri 20 Nov 2026 13:00 "
-        "Europe/Berlin; nothing was stored",
+        "simulate green-week v1 (count) as of Fri 20 Nov 2026 13:00 Europe/Berlin: 6 event(s) "
+        "(10 of other types); nothing was stored",
         "would grant:",
         "  demo-1 at Thu 19 Nov 2026 16:20 Europe/Berlin",
         "    5 green pipelines counted (rule green-week v1, count, hash 9f551a3997a09b1f)"]
