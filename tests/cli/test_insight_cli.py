@@ -51,6 +51,11 @@ def test_simulate_the_demo_events(engine: Engine, demo: tuple[str, ...]) -> None
         "    5 green pipelines counted (rule green-week v1, count, hash 9f551a3997a09b1f)"]
     as_json = json.loads(run("simulate", "-a", "clean-resolver", "--events", EVENTS, "--json", *AT, *demo).stdout)
     assert as_json["grants"][0]["evidence"]["count"] == 5 and as_json["stored"] is False
+    edited = Path(demo[1]).with_name("edited.yaml")  # not published: simulate never checks or publishes
+    edited.write_text(Path(demo[1]).read_text().replace("{count: 5, of: ci.pipeline.completed", "{count: 6, of: "
+                                                        "ci.pipeline.completed"))
+    tried = run("simulate", "-a", "green-week", "--events", EVENTS, *AT, "--config", str(edited))
+    assert "would grant: nothing" in tried.stdout and "5 of 6 green pipelines this week" in tried.stdout
     assert _rows(engine) == before
 
 

@@ -165,3 +165,37 @@ def test_describe_events_in_words() -> None:
     assert describe_events("ci.pipeline.completed", {"outcome": "success"}) == "green pipelines"
     assert describe_events("ci.pipeline.completed", {"outcome": "failure"}) == "pipelines with outcome = failure"
     assert describe_events("x.y.z", {"n": {"gte": 3}}) == "x.y.z events with n gte 3"
+
+
+def test_a_rolling_window_says_when_its_oldest_event_stops_counting() -> None:
+    rule = _rule({"count": 3, "of": "deploy.completed", "window": {"rolling": "7d"}})
+    events = [_event(i, MON + timedelta(days=i), type="deploy.completed") for i in range(2)]
+    now = MON + timedelta(days=2)
+    state, _ = _state(rule, events, now=now)
+    got = explain(rule, state, person_id="p1", context=BERLIN, now=now)
+    assert got.lines == ["2 of 3 deployments in the last 7d; 1 more; the oldest of them stops counting "
+                         "Monday 10:00 Europe/Berlin"]
+    assert got.next_deadline == MON + timedelta(days=7)
+
+
+def test_a_repeatable_weekly_window_is_earned_again_next_week() -> None:
+    rule = _rule(GREEN_WEEK, repeatable={})
+    events = [_event(i, MON + timedelta(hours=i), outcome="success") for i in range(5)]
+    state, grants = _state(rule, events, now=MON + timedelta(hours=6))
+    assert [g.occurrence for g in grants] == ["2026-W47"]
+    same_week = explain(rule, state, person_id="p1", context=BERLIN, now=MON + timedelta(hours=6))
+    assert same_week.lines == ["earned 1 time, this week too (2026-W47); the next chance opens "
+                               "Monday 00:00 Europe/Berlin"]
+    next_week = explain(rule, state, person_id="p1", context=BERLIN, now=MON + timedelta(days=8))
+    assert next_week.lines[0] == "earned 1 time; 0 of 5 green pipelines this week; 5 more by Sunday 23:59 Europe/Berlin"
+
+
+def test_a_streak_with_grace_counts_the_missed_day() -> None:
+    rule = _rule({"streak": {"period": "day", "length": 4, "grace": 1}, "of": "deploy.completed"})
+    days = (0, 1, 3)  # Wednesday missed, forgiven
+    events = [_event(i, MON + timedelta(days=d), type="deploy.completed") for i, d in enumerate(days)]
+    now = MON + timedelta(days=3, hours=2)
+    state, _ = _state(rule, events, now=now)
+    got = explain(rule, state, person_id="p1", context=BERLIN, now=now)
+    assert got.lines == ["streak 3 days of 4; next deadline Friday 23:59 Europe/Berlin",
+                         "grace used: 1 of 1 missed days"]
