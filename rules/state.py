@@ -12,8 +12,9 @@ are UTC POSIX seconds; JSON keeps them as numbers.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from hashlib import sha256
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 __all__ = [
@@ -35,7 +36,17 @@ class RuleState:
 
     kind: ClassVar[str] = "count"
     extra: ClassVar[dict[str, Any]] = {}
-    __slots__ = ("count", "granted", "first_events", "digest", "high", "occurrences", "__dict__")
+    _containers: ClassVar[tuple[str, ...]] = ("first_events", "occurrences")
+    _defaults: ClassVar[dict[str, Any]] = {}
+    _makers: ClassVar[dict[str, type]] = {}
+    _deep: ClassVar[frozenset[str]] = frozenset()  # containers holding lists that kinds change in place
+
+    count: int
+    granted: bool
+    first_events: list[str]
+    digest: str
+    high: float | None  # the latest event time applied: lateness is measured from it
+    occurrences: list[str]
 
     def __init__(self, *, count: int = 0, granted: bool = False, first_events: Sequence[str] = (),
                  digest: str = "", high: float | None = None, occurrences: Sequence[str] = (),
@@ -44,7 +55,7 @@ class RuleState:
         self.granted = granted
         self.first_events = list(first_events)
         self.digest = digest
-        self.high = high  # the latest event time applied: lateness is measured from it
+        self.high = high
         self.occurrences = list(occurrences)
         for name, empty in self.extra.items():
             value = extra.pop(name, None)
@@ -56,10 +67,19 @@ class RuleState:
         """Count `event_key` into the evidence: the first N keys and a running digest of all."""
         if len(self.first_events) < EVIDENCE_FIRST_N:
             self.first_events.append(event_key)
-        self.digest = hashlib.sha256(f"{self.digest}|{event_key}".encode()).hexdigest()
+        self.digest = sha256(f"{self.digest}|{event_key}".encode()).hexdigest()
 
     def copy(self) -> RuleState:
-        return type(self)(**self._fields())
+        """A private copy for one evaluate call: containers copied, nested lists too (hot path)."""
+        new = object.__new__(type(self))
+        fields = new.__dict__
+        fields.update(self.__dict__)
+        deep = self._deep
+        for name in self._containers:
+            value = fields[name]
+            if type(value) in _MUTABLE:  # a shared immutable empty stays shared
+                fields[name] = _copied(value) if name in deep else value.copy()
+        return new
 
     def _fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -83,6 +103,51 @@ class RuleState:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.to_json()!r})"
 
+    @classmethod
+    def fresh(cls, containers: Iterable[str] | None = None) -> RuleState:
+        """An empty state without the keyword parsing of `__init__` (hot path).
+
+        Only `containers` (default: all) get a container of their own; the others share an
+        immutable empty one, which the kind that was compiled with them never changes. Fewer
+        objects per state is less work for the garbage collector, which is most of the cost.
+        """
+        new = object.__new__(cls)
+        fields = new.__dict__
+        fields.update(cls._defaults)
+        makers = cls._makers
+        for name in cls._containers if containers is None else containers:
+            fields[name] = makers[name]()
+        return new
+
+    def __init_subclass__(cls) -> None:
+        extra = [name for name, empty in cls.extra.items() if isinstance(empty, list | dict | set)]
+        cls._containers = ("first_events", "occurrences", *extra)
+        cls._makers = {"first_events": list, "occurrences": list,
+                       **{k: type(v) for k, v in cls.extra.items() if isinstance(v, list | dict | set)}}
+        cls._defaults = {"count": 0, "granted": False, "first_events": (), "digest": "", "high": None,
+                         "occurrences": (), **{k: _frozen(v) for k, v in cls.extra.items()}}
+
+
+_MUTABLE = (list, dict, set)
+_EMPTY_MAP: Mapping[str, Any] = MappingProxyType({})
+
+
+def _frozen(empty: Any) -> Any:
+    """The shared immutable stand-in for an empty container."""
+    if isinstance(empty, list):
+        return ()
+    if isinstance(empty, set):
+        return frozenset()
+    return _EMPTY_MAP if isinstance(empty, dict) else empty
+
+
+def _copied(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: v[:] if isinstance(v, list) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [v[:] if isinstance(v, list) else v for v in value]
+    return set(value)
+
 
 def _fresh(empty: Any) -> Any:
     return type(empty)() if isinstance(empty, list | dict | set) else empty
@@ -99,9 +164,9 @@ def _load(empty: Any, value: Any) -> Any:
 
 
 def _dump(value: Any) -> Any:
-    if isinstance(value, set):
+    if isinstance(value, set | frozenset):
         return sorted(value)
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {k: _dump(v) for k, v in sorted(value.items())}
     if isinstance(value, list | tuple):
         return [_dump(v) for v in value]
@@ -117,6 +182,7 @@ class CountState(RuleState):
     """
 
     kind = "count"
+    _deep = frozenset({"windows"})
     extra = {"total": 0, "values": set(), "windows": {}, "times": [], "reset_after": None,
              "points": 0, "points_by": {}}
 
@@ -133,6 +199,7 @@ class MaintainedState(RuleState):
     """`log`: [time, is_break, event key] sorted; `base`: the start in force before the log."""
 
     kind = "maintained"
+    _deep = frozenset({"log", "broken_after_grant"})
     extra = {"log": [], "base": None, "since": None, "broken_after_grant": []}
 
 
@@ -140,6 +207,7 @@ class StepsState(RuleState):
     """`steps`: per step, the sorted times of its matching events (earliest few kept)."""
 
     kind = "all"
+    _deep = frozenset({"steps"})
     extra = {"steps": [], "done": []}
 
 

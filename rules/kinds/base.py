@@ -59,14 +59,15 @@ class Run:
               at: float | datetime, item: EvalEvent | None = None, window: WindowSpan | None = None,
               streak: StreakSpan | None = None, tier: str | None = None) -> None:
         granted_at = at if isinstance(at, datetime) else as_datetime(at)
-        decision = dict(item.decision) if item is not None else {}
-        evidence = Evidence(
+        decision = item.decision if item is not None else {}
+        # model_construct: every value here is the engine's own, already typed; validating it
+        # again was most of a grant's cost
+        identity = Identity.model_construct(person=person, link=decision.get("link"),
+                                            source=decision.get("source"), **_others(decision))
+        evidence = Evidence.model_construct(
             events=list(state.first_events), count=_evidence_count(state), digest=state.digest,
-            rule=EvidenceRule(key=rule.key, version=rule.version, hash=rule.content_hash, kind=rule.kind,
-                              count=rule.target, of=rule.event_type),
-            occurrence=occurrence, window=window, streak=streak, tier=tier,
-            identity=Identity(person=person, **decision),
-            completed_by=item.key if item is not None else None,
+            rule=rule.logic.evidence_rule(rule), occurrence=occurrence, window=window, streak=streak,
+            tier=tier, identity=identity, completed_by=item.key if item is not None else None,
             late=self.late.get((person, rule.key), []))
         state.occurrences.append(occurrence)
         state.granted = True
@@ -74,6 +75,10 @@ class Run:
         which = "" if occurrence == "1" else f" ({occurrence})"
         self.explanations.append(
             f"{person} earned {rule.key} v{rule.version}{which} at {granted_at:%F %R} UTC")
+
+
+def _others(decision: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in decision.items() if k not in ("person", "link", "source")}
 
 
 def _evidence_count(state: RuleState) -> int:
@@ -85,17 +90,28 @@ class Kind:
 
     name = "count"
     state_type: type[RuleState] = RuleState
+    timed = True  # False: `advance` and `due` never change anything (no time-based behaviour)
 
     def __init__(self, spec: AchievementSpec) -> None:
         self.spec = spec
         self.event_types: tuple[str, ...] = (spec.rule.of,) if spec.rule.of else ()
         self.match: Predicate = matcher(spec.rule.where)
         self.target: int | None = spec.rule.count
+        self.containers: tuple[str, ...] | None = None  # what `fresh` must make mutable; None: all
+
+    def evidence_rule(self, rule: CompiledRule) -> EvidenceRule:
+        """The rule part of every grant's evidence: built once per compiled rule."""
+        cached: EvidenceRule | None = getattr(self, "_evidence_rule", None)
+        if cached is None:
+            cached = self._evidence_rule = EvidenceRule(
+                key=rule.key, version=rule.version, hash=rule.content_hash, kind=rule.kind,
+                count=rule.target if rule.kind == "count" else None, of=rule.event_type)
+        return cached
 
     def begin(self, previous: RuleState | None) -> RuleState:
         """A private copy of `previous` (adopting another kind's headline fields), or a new state."""
         if previous is None:
-            return self.state_type()
+            return self.state_type.fresh(self.containers)
         if type(previous) is self.state_type:
             return previous.copy()
         return self.state_type(count=previous.count, granted=previous.granted,

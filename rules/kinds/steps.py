@@ -26,6 +26,7 @@ _TIMES_KEPT = 20
 class StepsKind(Kind):
     name = "all"
     state_type = StepsState
+    timed = False
 
     def __init__(self, spec: AchievementSpec) -> None:
         super().__init__(spec)
