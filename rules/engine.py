@@ -141,10 +141,10 @@ class RuleSet(list[CompiledRule]):
 
     def __init__(self, rules: Iterable[CompiledRule] = ()) -> None:
         super().__init__(rules)
-        self.by_type: dict[str, tuple[CompiledRule, ...]] = {}
+        self.by_type: dict[str, tuple[tuple[CompiledRule, Predicate], ...]] = {}
         for rule in self:
-            for event_type in rule.event_types:
-                self.by_type[event_type] = (*self.by_type.get(event_type, ()), rule)
+            for event_type, match in rule.logic.matchers().items():
+                self.by_type[event_type] = (*self.by_type.get(event_type, ()), (rule, match))
         self.by_key = {rule.key: rule for rule in self}
 
 
@@ -280,9 +280,9 @@ def evaluate(
     by_type, work, run, lateness = ruleset.by_type, call.work, call.run, call.lateness
     for ts, event_key, item in _prepared(events):  # the hot loop: locals, no calls it can spare
         data, person = item.event.data, item.person_id
-        for rule in by_type.get(item.event.type, ()):
+        for rule, match in by_type.get(item.event.type, ()):
             try:
-                if not rule.match(data):
+                if not match(data):
                     continue
                 key = (person, rule.key)
                 current = work.get(key)

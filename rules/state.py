@@ -12,7 +12,7 @@ are UTC POSIX seconds; JSON keeps them as numbers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from hashlib import sha256
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -36,27 +36,30 @@ class RuleState:
 
     kind: ClassVar[str] = "count"
     extra: ClassVar[dict[str, Any]] = {}
-    _containers: ClassVar[tuple[str, ...]] = ("first_events", "occurrences")
+    _containers: ClassVar[tuple[str, ...]] = ()
     _defaults: ClassVar[dict[str, Any]] = {}
     _makers: ClassVar[dict[str, type]] = {}
     _deep: ClassVar[frozenset[str]] = frozenset()  # containers holding lists that kinds change in place
+    _shallow: ClassVar[Callable[[RuleState], RuleState]]
+    _blank: ClassVar[Callable[[], RuleState]]
+    __slots__ = ("count", "granted", "first_events", "digest", "high", "occurrences")
 
     count: int
     granted: bool
-    first_events: list[str]
+    first_events: tuple[str, ...]  # tuples: fewer objects for the garbage collector to scan
     digest: str
     high: float | None  # the latest event time applied: lateness is measured from it
-    occurrences: list[str]
+    occurrences: tuple[str, ...]
 
     def __init__(self, *, count: int = 0, granted: bool = False, first_events: Sequence[str] = (),
                  digest: str = "", high: float | None = None, occurrences: Sequence[str] = (),
                  **extra: Any) -> None:
         self.count = count
         self.granted = granted
-        self.first_events = list(first_events)
+        self.first_events = tuple(first_events)
         self.digest = digest
         self.high = high
-        self.occurrences = list(occurrences)
+        self.occurrences = tuple(occurrences)
         for name, empty in self.extra.items():
             value = extra.pop(name, None)
             setattr(self, name, _fresh(empty) if value is None else _load(empty, value))
@@ -66,19 +69,17 @@ class RuleState:
     def record(self, event_key: str) -> None:
         """Count `event_key` into the evidence: the first N keys and a running digest of all."""
         if len(self.first_events) < EVIDENCE_FIRST_N:
-            self.first_events.append(event_key)
+            self.first_events = (*self.first_events, event_key)
         self.digest = sha256(f"{self.digest}|{event_key}".encode()).hexdigest()
 
     def copy(self) -> RuleState:
         """A private copy for one evaluate call: containers copied, nested lists too (hot path)."""
-        new = object.__new__(type(self))
-        fields = new.__dict__
-        fields.update(self.__dict__)
+        new = self._shallow()
         deep = self._deep
         for name in self._containers:
-            value = fields[name]
+            value = getattr(self, name)
             if type(value) in _MUTABLE:  # a shared immutable empty stays shared
-                fields[name] = _copied(value) if name in deep else value.copy()
+                setattr(new, name, _copied(value) if name in deep else value.copy())
         return new
 
     def _fields(self) -> dict[str, Any]:
@@ -111,21 +112,34 @@ class RuleState:
         immutable empty one, which the kind that was compiled with them never changes. Fewer
         objects per state is less work for the garbage collector, which is most of the cost.
         """
-        new = object.__new__(cls)
-        fields = new.__dict__
-        fields.update(cls._defaults)
+        new = cls._blank()
         makers = cls._makers
         for name in cls._containers if containers is None else containers:
-            fields[name] = makers[name]()
+            setattr(new, name, makers[name]())
         return new
 
     def __init_subclass__(cls) -> None:
         extra = [name for name, empty in cls.extra.items() if isinstance(empty, list | dict | set)]
-        cls._containers = ("first_events", "occurrences", *extra)
-        cls._makers = {"first_events": list, "occurrences": list,
-                       **{k: type(v) for k, v in cls.extra.items() if isinstance(v, list | dict | set)}}
+        cls._containers = tuple(extra)
+        cls._makers = {k: type(v) for k, v in cls.extra.items() if isinstance(v, list | dict | set)}
         cls._defaults = {"count": 0, "granted": False, "first_events": (), "digest": "", "high": None,
                          "occurrences": (), **{k: _frozen(v) for k, v in cls.extra.items()}}
+        cls._shallow, cls._blank = _accessors(cls, list(cls._defaults))
+
+
+def _accessors(cls: type[RuleState], names: list[str]) -> tuple[Any, Any]:
+    """`shallow(state)` and `blank()` for a slotted state class, as straight-line code.
+
+    A loop of getattr/setattr over the slots cost several times more, once per state per
+    evaluate call; this is generated once per class from its field names (identifiers only).
+    """
+    scope: dict[str, Any] = {"_new": object.__new__, "C": cls, "D": cls._defaults}
+    source = "def shallow(self):\n    new = _new(C)\n"
+    source += "".join(f"    new.{name} = self.{name}\n" for name in names) + "    return new\n"
+    source += "def blank():\n    new = _new(C)\n"
+    source += "".join(f"    new.{name} = D[{name!r}]\n" for name in names) + "    return new\n"
+    exec(compile(source, f"<{cls.__name__} accessors>", "exec"), scope)  # noqa: S102 - our own field names
+    return scope["shallow"], scope["blank"]
 
 
 _MUTABLE = (list, dict, set)
@@ -185,6 +199,7 @@ class CountState(RuleState):
     _deep = frozenset({"windows"})
     extra = {"total": 0, "values": set(), "windows": {}, "times": [], "reset_after": None,
              "points": 0, "points_by": {}}
+    __slots__ = tuple(extra)
 
 
 class StreakState(RuleState):
@@ -193,6 +208,7 @@ class StreakState(RuleState):
 
     kind = "streak"
     extra = {"periods": [], "base_units": 0, "zone": None}
+    __slots__ = tuple(extra)
 
 
 class MaintainedState(RuleState):
@@ -201,6 +217,7 @@ class MaintainedState(RuleState):
     kind = "maintained"
     _deep = frozenset({"log", "broken_after_grant"})
     extra = {"log": [], "base": None, "since": None, "broken_after_grant": []}
+    __slots__ = tuple(extra)
 
 
 class StepsState(RuleState):
@@ -209,6 +226,7 @@ class StepsState(RuleState):
     kind = "all"
     _deep = frozenset({"steps"})
     extra = {"steps": [], "done": []}
+    __slots__ = tuple(extra)
 
 
 _KINDS: dict[str, type[RuleState]] = {

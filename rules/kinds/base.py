@@ -24,7 +24,7 @@ from rules.windows import as_datetime
 if TYPE_CHECKING:
     from rules.engine import CompiledRule, EvalEvent, Grant, RuleContext
 
-__all__ = ["Kind", "Run", "always", "matcher"]
+__all__ = ["Kind", "Run", "always", "any_of", "matcher"]
 
 
 def always(_data: dict[str, Any]) -> bool:
@@ -39,6 +39,19 @@ def matcher(where: dict[str, Any]) -> Predicate:
     if len(tests) == 1:
         return tests[0]
     return lambda data: all(test(data) for test in tests)
+
+
+def any_of(pairs: list[tuple[str, Predicate]]) -> dict[str, Predicate]:
+    """One predicate per event type: does any of the (type, predicate) pairs of that type match."""
+    out: dict[str, Predicate] = {}
+    for event_type in dict.fromkeys(t for t, _ in pairs):
+        tests = tuple(test for t, test in pairs if t == event_type)
+        out[event_type] = tests[0] if len(tests) == 1 else _either(tests)
+    return out
+
+
+def _either(tests: tuple[Predicate, ...]) -> Predicate:
+    return lambda data: any(test(data) for test in tests)
 
 
 @dataclass
@@ -69,7 +82,7 @@ class Run:
             rule=rule.logic.evidence_rule(rule), occurrence=occurrence, window=window, streak=streak,
             tier=tier, identity=identity, completed_by=item.key if item is not None else None,
             late=self.late.get((person, rule.key), []))
-        state.occurrences.append(occurrence)
+        state.occurrences = (*state.occurrences, occurrence)
         state.granted = True
         self.grants.append(self.grant_factory(rule, person, occurrence, granted_at, evidence))
         which = "" if occurrence == "1" else f" ({occurrence})"
@@ -98,6 +111,11 @@ class Kind:
         self.match: Predicate = matcher(spec.rule.where)
         self.target: int | None = spec.rule.count
         self.containers: tuple[str, ...] | None = None  # what `fresh` must make mutable; None: all
+
+    def matchers(self) -> dict[str, Predicate]:
+        """Per event type, whether an event of it concerns this rule at all: the engine's index
+        calls it before touching any state, so an event no step wants costs no state copy."""
+        return {event_type: self.match for event_type in self.event_types}
 
     def evidence_rule(self, rule: CompiledRule) -> EvidenceRule:
         """The rule part of every grant's evidence: built once per compiled rule."""

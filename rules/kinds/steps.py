@@ -12,7 +12,8 @@ from bisect import bisect_right, insort
 from typing import TYPE_CHECKING
 
 from rules.definitions import AchievementSpec
-from rules.kinds.base import Kind, Run, always, matcher
+from rules.kinds.base import Kind, Run, always, any_of, matcher
+from rules.matchers import Predicate
 from rules.state import StepsState
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ class StepsKind(Kind):
         self.event_types = tuple(dict.fromkeys(of for of, _ in self.steps))
         self.match = always
         self.target = len(self.steps)
+
+    def matchers(self) -> dict[str, Predicate]:
+        return any_of(self.steps)
 
     def apply(self, state: StepsState, run: Run, rule: CompiledRule, ts: float, item: EvalEvent) -> None:
         if len(state.steps) != len(self.steps):
