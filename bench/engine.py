@@ -16,7 +16,9 @@ What runs, all in this one process, pinned to one core (`--core`, default the la
    `evaluate`, the same events.
 3. **count-only, today's engine**: the same 100 rules through the engine as it was before Rules 2
    (`rules/engine.py` at `--baseline-rev`, loaded from git into this process), the ratio's base.
-4. **due sweep**: `evaluate(state, [], rules, due_keys=...)` over `--sweep-persons` people with an
+4. **mixed, GC off**: run 1 with Python's cyclic garbage collector off during each `evaluate`
+   call, to show how much of the cost is the collector scanning the many small state objects.
+5. **due sweep**: `evaluate(state, [], rules, due_keys=...)` over `--sweep-persons` people with an
    open weekly window each (and again with a running streak each), at an instant after the
    window closed / the streak's deadline: what a shard pays when many windows close at once.
 
@@ -27,6 +29,7 @@ process. Nothing is written anywhere.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import subprocess
@@ -193,13 +196,17 @@ def _rounds(events: list[EvalEvent], batch: int) -> list[list[EvalEvent]]:
 
 
 def run_new(specs: list[AchievementSpec], events: list[EvalEvent], batch: int,
-            context: RuleContext) -> tuple[float, int, int]:
+            context: RuleContext, *, collect: bool = True) -> tuple[float, int, int]:
+    """With `collect` False the cyclic GC is off during each evaluate call (what it costs)."""
     rules = compile_rules(specs)
     state: dict[Any, Any] = {}
     grants = 0
     started = time.process_time()
     for chunk in _rounds(events, batch):
+        if not collect:
+            gc.disable()
         result = evaluate(state, chunk, rules, context=context, now=max(e.event.time for e in chunk))
+        gc.enable()
         state, grants = result.state, grants + len(result.grants)
         result.next_due  # noqa: B018 - the evaluator reads it every round
     return time.process_time() - started, grants, len(state)
@@ -309,6 +316,8 @@ def main(argv: list[str] | None = None) -> None:
         ("count-only, today's engine (base)", counts, lambda: run_old(old, counts, events, args.batch)),
         ("count-only, this engine", counts, lambda: run_new(counts, events, args.batch, context)),
         ("mixed 100 rules, this engine", mixed, lambda: run_new(mixed, events, args.batch, context)),
+        ("mixed, GC off during evaluate", mixed,
+         lambda: run_new(mixed, events, args.batch, context, collect=False)),
     ]
     print(f"\n{args.events:,} events, {args.persons:,} persons, rounds of {args.batch}, 100 rules each, "
           f"CPU time on one core; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
