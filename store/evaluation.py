@@ -102,17 +102,20 @@ def _row(tenant: str, shard: int, key: StateKey, state: RuleState, due: datetime
 
 
 def _compact(state: RuleState) -> dict[str, Any]:
-    """The state's JSON without the headline (it has columns) and without the kind's fields
-    that hold their empty value (`state_from_json` fills those in): a count's state is a few
-    numbers, which keeps the evaluator's write and the next round's read cheap."""
-    body = state.to_json()
-    for name in _HEADLINE:
-        del body[name]
-    if not body.get("occurrences"):
-        body.pop("occurrences", None)
+    """The state as stored: its kind, its latest event time, and the kind's fields that are
+    not empty (`state_from_json` fills the rest in); the headline has its own columns.
+
+    Built from the state's public fields rather than `to_json()`, which also renders the
+    headline and every empty field: measured at 24 µs a state against 4 µs, for every key
+    an evaluator round touches (500 per round under load).
+    """
+    body: dict[str, Any] = {"kind": state.kind, "high": state.high}
+    if state.occurrences:
+        body["occurrences"] = list(state.occurrences)
     for name, empty in state.extra.items():
-        if body[name] == ([] if isinstance(empty, set) else empty):  # a set is a list in JSON
-            del body[name]
+        value = getattr(state, name)
+        if value != empty:
+            body[name] = sorted(value) if isinstance(value, set) else value
     return body
 
 
