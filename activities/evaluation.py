@@ -103,11 +103,10 @@ class EvaluationActivities:
                               limit=input.batch_size)
             if work.empty:
                 outbox = load_undispatched(conn, tenant.id, input.shard)
-                upcoming = next_due(conn, tenant.id, input.shard, versions=versions)
         if work.empty:
             crash_point("evaluate:after-commit")
             return EvaluateShardResult(processed=0, grants=0, more=False,
-                                       undispatched=_refs(tenant, outbox), next_due=upcoming)
+                                       undispatched=_refs(tenant, outbox), next_due=work.next_due)
         result = evaluate_round(work, rules, versions, now=input.now)
         evaluation = result.evaluation
         with self.engine.begin() as conn:

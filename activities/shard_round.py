@@ -24,13 +24,13 @@ from sqlalchemy import Connection
 from config.models import TenantSettings
 from rules.engine import EvalEvent, Evaluation, RuleContext, RuleSet, RuleState, StateKey, evaluate
 from rules.matchers import lookup
-from store.evaluation import load_due, load_progress
+from store.evaluation import load_due, load_progress, next_due
 from store.eventlog import read_batch
 from store.first_seen import IndexKey, load_first_seen, value_text
 from store.profiles import person_zones
 from store.skips import SkipRow
 
-__all__ = ["Round", "RoundResult", "WEEKDAYS", "evaluate_round", "read_round", "rule_context"]
+__all__ = ["Round", "RoundResult", "WEEKDAYS", "evaluate_round", "read_round", "rule_context", "uses_zones"]
 
 log = logging.getLogger("accolade.evaluation")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -47,6 +47,7 @@ def rule_context(tenant: TenantSettings, **store_facts: object) -> RuleContext:
 class Round:
     items: list[EvalEvent]
     due: dict[StateKey, datetime]  # keys that came due, with the due time read (the guard)
+    next_due: datetime | None  # the shard's earliest due time before the round
     state: dict[StateKey, RuleState] = field(default_factory=dict)
     context: RuleContext | None = None
 
@@ -57,18 +58,32 @@ class Round:
 
 def read_round(conn: Connection, tenant: TenantSettings, rules: RuleSet, versions: dict[str, int], *,
                shard: int, now: datetime, limit: int) -> Round:
-    """The batch, the keys due by `now`, and (when there is work) states and context."""
+    """The batch, the keys due by `now`, and (when there is work) states and context.
+
+    The shard's earliest due time is one indexed MIN; the due keys are read only when it has
+    passed, so a round with nothing due costs one query more than before due times existed.
+    """
     batch = read_batch(conn, tenant.id, shard, limit=limit)
-    work = Round([EvalEvent(q.seq, q.person_id, q.event, q.decision) for q in batch],
-                 load_due(conn, tenant.id, shard, now, versions=versions, limit=limit))
+    upcoming = next_due(conn, tenant.id, shard, versions=versions)
+    due = {} if upcoming is None or upcoming > now else load_due(
+        conn, tenant.id, shard, now, versions=versions, limit=limit)
+    work = Round([EvalEvent(q.seq, q.person_id, q.event, q.decision) for q in batch], due, upcoming)
     if work.empty:
         return work
     people = {i.person_id for i in work.items} | {person for person, _ in work.due}
     work.state = load_progress(conn, tenant.id, people, versions)
     wanted = first_seen_keys(work.items, rules)
-    work.context = rule_context(tenant, person_zones=person_zones(conn, tenant.id, people),
+    zones = person_zones(conn, tenant.id, people) if uses_zones(rules) else {}
+    work.context = rule_context(tenant, person_zones=zones,
                                 first_seen=load_first_seen(conn, tenant.id, wanted) if wanted else {})
     return work
+
+
+def uses_zones(rules: RuleSet) -> bool:
+    """Whether any rule reads a person's zone (calendar and rolling windows, streaks, a points
+    cap per period): a tenant of plain counts skips the profile lookup on its hot path."""
+    return any(r.spec.rule.window is not None or r.spec.rule.streak is not None
+               or (r.spec.points is not None and r.spec.points.cap is not None) for r in rules)
 
 
 def first_seen_keys(items: Sequence[EvalEvent], rules: RuleSet) -> set[IndexKey]:
