@@ -30,6 +30,7 @@ __all__ = [
     "mark_dispatched",
     "next_due",
     "record_shard",
+    "row_state",
     "save_progress",
     "undispatched",
 ]
@@ -49,10 +50,12 @@ def load_progress(
         return {}
     stmt = select(progress).where(
         progress.c.tenant == tenant, progress.c.person_id.in_(people), _current(versions))
-    return {(r.person_id, r.achievement): _state(r) for r in conn.execute(stmt)}
+    return {(r.person_id, r.achievement): row_state(r) for r in conn.execute(stmt)}
 
 
-def _state(row: Any) -> RuleState:
+def row_state(row: Any) -> RuleState:
+    """The state of a `progress` row (read models use this too: `state` alone is not the
+    whole state, its headline is in the row's columns)."""
     headline = {"count": row.count, "first_events": list(row.first_events), "digest": row.digest,
                 "granted": row.granted}
     if row.state is None:
