@@ -119,7 +119,9 @@ class EvaluationActivities:
             record_shard(conn, tenant.id, input.shard, len(work.items), last_seq)
             crash_point("evaluate:before-commit")
             outbox = load_undispatched(conn, tenant.id, input.shard)
-            upcoming = next_due(conn, tenant.id, input.shard, versions=versions)
+            known, upcoming = work.next_due_after(evaluation)
+            if not known:
+                upcoming = next_due(conn, tenant.id, input.shard, versions=versions)
         metrics.grants_stored(self.engine, tenant.id, evaluation.grants, work.items)
         crash_point("evaluate:after-commit")
         _log_skips(tenant.id, input.shard, result)

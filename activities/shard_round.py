@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from config.models import TenantSettings
 from rules.engine import EvalEvent, Evaluation, RuleContext, RuleSet, RuleState, StateKey, evaluate
 from rules.matchers import lookup
-from store.evaluation import load_due, load_progress, next_due
+from store.evaluation import earliest_due, load_due, load_progress
 from store.eventlog import read_batch
 from store.first_seen import IndexKey, load_first_seen, value_text
 from store.profiles import person_zones
@@ -47,13 +47,28 @@ def rule_context(tenant: TenantSettings, **store_facts: object) -> RuleContext:
 class Round:
     items: list[EvalEvent]
     due: dict[StateKey, datetime]  # keys that came due, with the due time read (the guard)
-    next_due: datetime | None  # the shard's earliest due time before the round
+    earliest: tuple[StateKey, datetime] | None  # the shard's earliest due row before the round
     state: dict[StateKey, RuleState] = field(default_factory=dict)
     context: RuleContext | None = None
 
     @property
     def empty(self) -> bool:
         return not self.items and not self.due
+
+    @property
+    def next_due(self) -> datetime | None:
+        return None if self.earliest is None else self.earliest[1]
+
+    def next_due_after(self, evaluation: Evaluation) -> tuple[bool, datetime | None]:
+        """(known, the shard's earliest due time after storing `evaluation`). Known without a
+        query unless the round advanced due keys or the earliest row itself: the time of any
+        other row is as it was read."""
+        if self.due or (self.earliest is not None and self.earliest[0] in evaluation.due):
+            return False, None
+        times = [at for at in evaluation.due.values() if at is not None]
+        if self.earliest is not None:
+            times.append(self.earliest[1])
+        return True, min(times, default=None)
 
 
 def read_round(conn: Connection, tenant: TenantSettings, rules: RuleSet, versions: dict[str, int], *,
@@ -64,10 +79,10 @@ def read_round(conn: Connection, tenant: TenantSettings, rules: RuleSet, version
     passed, so a round with nothing due costs one query more than before due times existed.
     """
     batch = read_batch(conn, tenant.id, shard, limit=limit)
-    upcoming = next_due(conn, tenant.id, shard, versions=versions)
-    due = {} if upcoming is None or upcoming > now else load_due(
+    earliest = earliest_due(conn, tenant.id, shard, versions=versions)
+    due = {} if earliest is None or earliest[1] > now else load_due(
         conn, tenant.id, shard, now, versions=versions, limit=limit)
-    work = Round([EvalEvent(q.seq, q.person_id, q.event, q.decision) for q in batch], due, upcoming)
+    work = Round([EvalEvent(q.seq, q.person_id, q.event, q.decision) for q in batch], due, earliest)
     if work.empty:
         return work
     people = {i.person_id for i in work.items} | {person for person, _ in work.due}

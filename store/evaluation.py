@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, tuple_, update
+from sqlalchemy import Connection, bindparam, select, tuple_, update
 
 from rules.definitions import AchievementSpec
 from rules.engine import Grant, RuleState, StateKey, state_from_json
@@ -23,12 +23,14 @@ __all__ = [
     "OutboxGrant",
     "check_versions",
     "due_unchanged",
+    "earliest_due",
     "insert_grants",
     "load_due",
     "load_progress",
     "mark_dispatched",
     "next_due",
     "record_shard",
+    "row_state",
     "save_progress",
     "undispatched",
 ]
@@ -48,10 +50,12 @@ def load_progress(
         return {}
     stmt = select(progress).where(
         progress.c.tenant == tenant, progress.c.person_id.in_(people), _current(versions))
-    return {(r.person_id, r.achievement): _state(r) for r in conn.execute(stmt)}
+    return {(r.person_id, r.achievement): row_state(r) for r in conn.execute(stmt)}
 
 
-def _state(row: Any) -> RuleState:
+def row_state(row: Any) -> RuleState:
+    """The state of a `progress` row (read models use this too: `state` alone is not the
+    whole state, its headline is in the row's columns)."""
     headline = {"count": row.count, "first_events": list(row.first_events), "digest": row.digest,
                 "granted": row.granted}
     if row.state is None:
@@ -151,20 +155,27 @@ def due_unchanged(conn: Connection, tenant: str, due: dict[StateKey, datetime], 
     return all(now.get(key) is not None and _utc(now[key]) == at for key, at in due.items())
 
 
-def next_due(conn: Connection, tenant: str, shard: int, *, versions: dict[str, int]) -> datetime | None:
-    """The shard's earliest due time (None: nothing comes due without an event)."""
+def earliest_due(conn: Connection, tenant: str, shard: int, *,
+                 versions: dict[str, int]) -> tuple[StateKey, datetime] | None:
+    """The shard's earliest due row, key and time (None: nothing comes due without an event)."""
     if not versions:
         return None
-    found = conn.execute(_NEXT_DUE, {"tenant": tenant, "shard": shard,
-                                     "versions": list(versions.items())}).scalar_one()
-    return None if found is None else _utc(found)
+    row = conn.execute(_EARLIEST_DUE, {"tenant": tenant, "shard": shard,
+                                       "versions": list(versions.items())}).first()
+    return None if row is None else ((row.person_id, row.achievement), _utc(row.due_at))
+
+
+def next_due(conn: Connection, tenant: str, shard: int, *, versions: dict[str, int]) -> datetime | None:
+    found = earliest_due(conn, tenant, shard, versions=versions)
+    return None if found is None else found[1]
 
 
 # Built once: every evaluator round asks, and building a select was most of an idle round's CPU.
-_NEXT_DUE = select(func.min(progress.c.due_at)).where(
+_EARLIEST_DUE = select(progress.c.person_id, progress.c.achievement, progress.c.due_at).where(
     progress.c.tenant == bindparam("tenant"), progress.c.shard == bindparam("shard"),
     progress.c.due_at.is_not(None),
-    tuple_(progress.c.achievement, progress.c.version).in_(bindparam("versions", expanding=True)))
+    tuple_(progress.c.achievement, progress.c.version).in_(bindparam("versions", expanding=True)),
+).order_by(progress.c.due_at).limit(1)
 
 
 def _utc(value: datetime) -> datetime:
