@@ -162,7 +162,8 @@ class DeliveryActivities:
         with self.engine.begin() as conn:
             try:
                 link_identity(conn, tenant_id, person, parse_identity_ref(link),
-                              origin=f"{link.split(':', 1)[0]}-lookup", shards=tenant.shards if tenant else 1)
+                              origin=f"{link.split(':', 1)[0]}-lookup", shards=tenant.shards if tenant else 1,
+                              shared_mailboxes=tenant.shared_mailboxes if tenant else ())
             except ValueError as exc:
                 log.warning("not linking %s of person %s: %s", link.split("=", 1)[0], person, exc)
 

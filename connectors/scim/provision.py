@@ -14,8 +14,11 @@ A new user joins the person an existing link already names (e.g. `email:` declar
 unless another SCIM user is that person, else a new person whose id is the SCIM id (opaque:
 no personal data reaches Temporal). A value that moved (a renamed userName, a new work
 email) loses its old link and gains the new one;
-`scim_changes` keeps before and after. A value already linked to another person is not taken
-(conflicts are issue 11 item 5's; it is logged by kind, never by value).
+`scim_changes` and the identity audit keep before and after. A value already linked to
+another person through an equal source (another SCIM user's email) is not taken and is a
+recorded conflict (`accolade identity conflicts`); one held through a lower source (config,
+an admin, a lookup) moves to this person, likewise recorded (`identity.precedence`). A value
+that is never linked (a tenant's shared mailbox) is skipped.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select
 
 from config.models import TenantSettings
+from identity import audit
+from identity.precedence import NeverLinked
 from identity.refs import IdentityRef
-from identity.resolve import UnknownIdentity, find_person, link_identity, stored_key
+from identity.resolve import LinkConflict, UnknownIdentity, find_person, link_identity, stored_key
 from intake.ingest import append_validated
 from rules.events import CloudEvent
 from store._db import insert_for
@@ -98,17 +103,25 @@ def link_user(conn: Connection, tenant: TenantSettings, person: str, scim_id: st
                 _unlink(conn, tenant.id, person, ref)
     for ref in wanted:
         try:
-            link_identity(conn, tenant.id, person, ref, origin="scim", shards=tenant.shards)
-        except ValueError:
-            log.warning("scim user %s: %s:%s is linked to another person; not taken",
+            link_identity(conn, tenant.id, person, ref, origin="scim", shards=tenant.shards,
+                          actor="scim", shared_mailboxes=tenant.shared_mailboxes)
+        except LinkConflict:
+            log.warning("scim user %s: %s:%s is linked to another person; recorded as a conflict",
                         scim_id, ref.system, ref.kind)
+        except NeverLinked:
+            log.info("scim user %s: %s:%s is never linked; skipped", scim_id, ref.system, ref.kind)
 
 
 def _unlink(conn: Connection, tenant: str, person: str, ref: IdentityRef) -> None:
     system, kind, value = stored_key(ref)
-    conn.execute(delete(identities).where(
+    gone = conn.execute(delete(identities).where(
         identities.c.tenant == tenant, identities.c.system == system, identities.c.kind == kind,
-        identities.c.value == value, identities.c.person_id == person, identities.c.origin == "scim"))
+        identities.c.value == value, identities.c.person_id == person,
+        identities.c.origin == "scim")).rowcount
+    if gone:
+        audit.record(conn, tenant, actor="scim", action="unlink", person=person,
+                     identity=audit.key_text((system, kind, value)), reason="the SCIM value changed",
+                     before={"origin": "scim"})
 
 
 def record_change(conn: Connection, tenant: str, scim_id: str, person: str, action: str, *,
@@ -116,6 +129,8 @@ def record_change(conn: Connection, tenant: str, scim_id: str, person: str, acti
     conn.execute(insert(scim_changes).values(
         tenant=tenant, scim_id=scim_id, person_id=person, action=action,
         before=before, after=after, at=datetime.now(UTC)))
+    audit.record(conn, tenant, actor="scim", action=f"scim.{action}", person=person,
+                 identity=f"scim:id={scim_id}", before=before, after=after)
 
 
 def set_suspended(conn: Connection, tenant: str, person: str, suspended: bool) -> None:
