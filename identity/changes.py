@@ -81,7 +81,8 @@ def _where(tenant: str, key: Key) -> tuple[object, ...]:
 def _link_of(conn: Connection, tenant: str, person: str, ref: IdentityRef) -> tuple[Key, str]:
     """The person's stored key that `ref` names, and its origin; refused when IAM made it."""
     for key in ref.candidates():
-        row = conn.execute(select(identities.c.person_id, identities.c.origin).where(*_where(tenant, key))).first()
+        row = conn.execute(select(identities.c.person_id, identities.c.origin)
+                           .where(*_where(tenant, key))).first()
         if row is None:
             continue
         if row.person_id != person:
