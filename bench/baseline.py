@@ -27,8 +27,9 @@ with workflow.unsafe.imports_passed_through():
     import baseline_stats  # bench/, first on sys.path: run this file as a script
 
     from rules.definitions import AchievementSpec
-    from rules.engine import EvalEvent, Progress, compile_rule, evaluate
+    from rules.engine import EvalEvent, RuleContext, compile_rule, evaluate, state_from_json
     from rules.events import CloudEvent
+    from rules.evidence import Evidence
 
 __all__ = [
     "BASELINE_TENANT",
@@ -90,7 +91,8 @@ class PersonWorkflow:
         rule = compile_rule(input.achievement)
         key = (input.person_id, rule.key)
         p = input.progress
-        state = {key: Progress(p.count, tuple(p.first_events), p.digest, p.granted)} if p.count else {}
+        state = {key: state_from_json(None, count=p.count, first_events=p.first_events, digest=p.digest,
+                                      granted=p.granted)} if p.count else {}
         seen = input.seen
         while True:
             await workflow.wait_condition(lambda: bool(self._inbox))
@@ -99,7 +101,9 @@ class PersonWorkflow:
             for raw in raw_events:
                 seen += 1
                 items.append(EvalEvent(seen, input.person_id, CloudEvent.model_validate(raw), _DECISION))
-            state, grants, _ = evaluate(state, items, [rule], tenant=input.tenant, now=workflow.now())
+            evaluation = evaluate(state, items, [rule], context=RuleContext(tenant=input.tenant),
+                                  now=workflow.now())
+            state, grants = evaluation.state, evaluation.grants
             if not workflow.unsafe.is_replaying():
                 baseline_stats.processed += len(items)
             for grant in grants:
@@ -107,13 +111,13 @@ class PersonWorkflow:
                     "bench_store_grant",
                     StoreGrantInput(tenant=input.tenant, person_id=grant.person_id,
                                     grant_id=grant.grant_id, achievement=input.achievement,
-                                    granted_at=grant.granted_at, evidence=grant.evidence),
+                                    granted_at=grant.granted_at, evidence=grant.evidence.to_json()),
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1)),
                 )
             if workflow.info().is_continue_as_new_suggested() and not self._inbox:
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                now = state.get(key, Progress())
+                now = state.get(key, state_from_json(None))
                 workflow.continue_as_new(input.model_copy(update={
                     "progress": ProgressState(count=now.count, first_events=list(now.first_events),
                                               digest=now.digest, granted=now.granted),
@@ -135,7 +139,7 @@ class StoreGrantActivities:
         from store.evaluation import insert_grants
 
         grant = Grant(input.grant_id, input.person_id, compile_rule(input.achievement),
-                      input.granted_at, input.evidence)
+                      input.granted_at, Evidence.from_json(input.evidence))
         with self.engine.begin() as conn:
             return insert_grants(conn, input.tenant, 0, [grant], {})
 

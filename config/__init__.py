@@ -26,6 +26,7 @@ from config.models import (
 )
 from connectors import get_connector, vendors
 from connectors.base import secret_fields
+from rules.definitions import rule_fields
 
 __all__ = [
     "ChannelSettings",
@@ -132,6 +133,8 @@ def _issue_from_pydantic(loaded: Loaded, error: Any) -> ConfigIssue:
         context = error.get("ctx", {})
         path = (*path, context.get("discriminator", "").strip("'"))
         message = f"unknown {path[-1]} {context.get('tag')!r}; known: {context.get('expected_tags')}"
+    elif error["type"] == "extra_forbidden" and len(path) >= 2 and path[-2] == "rule":
+        message = f"unknown rule field {path[-1]!r}; a rule takes {', '.join(rule_fields())}"
     elif error["type"] == "union_tag_not_found":
         message = f"{str(error.get('ctx', {}).get('discriminator', 'vendor')).strip(chr(39))} is required"
     return ConfigIssue(loaded.line_of(path), path, message)

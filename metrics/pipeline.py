@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine, bindparam, select
@@ -93,9 +93,14 @@ def timed_round(method: Callable[[S, I], R]) -> Callable[[S, I], R]:
     return round_
 
 
+class _Evidence(Protocol):
+    @property
+    def completed_by(self) -> str | None: ...
+
+
 class _Grant(Protocol):
     @property
-    def evidence(self) -> dict[str, Any]: ...
+    def evidence(self) -> _Evidence: ...
 
 
 class _Evaluated(Protocol):
@@ -112,7 +117,7 @@ def grants_stored(engine: Engine, tenant: str, grants: Sequence[_Grant],
     if not grants:
         return
     _grants(tenant).inc(len(grants))
-    wanted = {grant.evidence.get("completed_by") for grant in grants}
+    wanted = {grant.evidence.completed_by for grant in grants}
     seq_of = {key: item.seq for item in evaluated if (key := item.key) in wanted}
     try:
         with read_only(engine) as conn:
@@ -123,7 +128,7 @@ def grants_stored(engine: Engine, tenant: str, grants: Sequence[_Grant],
     now = datetime.now(UTC)
     histogram = _event_to_grant(tenant)
     for grant in grants:  # one event may complete several rules: one observation per grant
-        at = received.get(seq_of.get(grant.evidence.get("completed_by"), -1))
+        at = received.get(seq_of.get(grant.evidence.completed_by, -1))
         if at is not None:
             histogram.observe((now - as_utc(at)).total_seconds())
 

@@ -1,127 +1,156 @@
-"""The rule engine: pure and total. State, events and `now` in; state, grants, explanations out.
+"""The rule engine: pure and total. State, events, `now` and a context in; an `Evaluation` out.
 
 No clock, no I/O, no randomness: the same inputs give the same outputs, so a retried or
-replayed evaluation decides exactly what the first one did.
+replayed evaluation decides exactly what the first one did. The contract other parts build
+on is `/work/helpers/ENGINE.md` (kept in README "Rules").
+
+Event time, not arrival: a batch is applied in event-time order (ties by event key), once per
+event key. Every kind keeps state that does not depend on arrival order within the tenant's
+`allowed_lateness`, so any arrival order within it ends with the same grant ids and counts as
+the sorted stream. An event older than its state's latest event by more than the lateness is
+still applied (never dropped, never counted twice within a batch) and reported in
+`Evaluation.late` and in the evidence of a grant it helps make. An event a rule cannot judge
+(`rules.matchers.OddValue`: a string where a number was expected) is not counted by that rule
+and is reported in `Evaluation.skipped`, so a shard never retries forever on it.
+
+The hot path does no parsing and no pydantic: rules are indexed by event type, filters are
+compiled closures, states are plain objects copied once per call; `Evidence` is built only
+for a grant.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from rules.definitions import AchievementSpec
 from rules.events import CloudEvent
+from rules.evidence import Evidence, LateEvent
+from rules.kinds import Kind, Run, kind_for
+from rules.matchers import OddValue, Predicate, compile_where
+from rules.state import (
+    EVIDENCE_FIRST_N,
+    CountState,
+    MaintainedState,
+    RuleState,
+    StepsState,
+    StreakState,
+    state_from_json,
+)
+from rules.windows import as_datetime
 
 __all__ = [
+    "EVIDENCE_FIRST_N",
     "CompiledRule",
+    "CountState",
     "EvalEvent",
+    "Evaluation",
     "Grant",
+    "Late",
+    "MaintainedState",
     "Progress",
+    "RuleContext",
+    "RuleSet",
+    "RuleState",
+    "Skipped",
+    "StateKey",
+    "StepsState",
+    "StreakState",
     "compile_rule",
+    "compile_rules",
     "evaluate",
     "grant_id",
+    "state_from_json",
+    "without_keys",
 ]
 
-EVIDENCE_FIRST_N = 20
-_MISSING = object()
-Predicate = Callable[[dict[str, Any]], bool]
 GRANT_NAMESPACE = uuid.UUID("5b0c7f0e-2d7c-4f5e-9a57-8c1d0a6e3b21")
+StateKey = tuple[str, str]  # (person_id, achievement key)
+Progress = CountState  # the pre-Rules-2 name of a count rule's state
 
 
-def grant_id(tenant: str, achievement: str, person_id: str, occurrence: int = 1) -> str:
-    """Deterministic, opaque and independent of the rule version (DESIGN §7)."""
+def grant_id(tenant: str, achievement: str, person_id: str, occurrence: int | str = 1) -> str:
+    """Deterministic, opaque and independent of the rule version (DESIGN §7).
+
+    Occurrence 1 (or "1") gives exactly the ids of every grant made before Rules 2.
+    """
     return str(uuid.uuid5(GRANT_NAMESPACE, f"{tenant}\x1f{achievement}\x1f{person_id}\x1f{occurrence}"))
 
 
 @dataclass(frozen=True)
+class RuleContext:
+    """Per tenant and round; built by the evaluation activity from settings and the store."""
+
+    tenant: str
+    time_zone: str = "UTC"
+    week_start: int = 0  # 0 = Monday … 6 = Sunday
+    allowed_lateness: timedelta = timedelta(hours=24)
+    person_zones: Mapping[str, str] = field(default_factory=dict)
+    # (event type, attribute path, value as str) -> earliest event time of such an event in the
+    # tenant, any person: what a `without` rule needs (see `without_keys`).
+    first_seen: Mapping[tuple[str, str, str], datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
 class CompiledRule:
     key: str
     version: int
     content_hash: str
-    event_type: str
-    target: int
-    conditions: tuple[tuple[str, str, Predicate], ...]  # (attribute, description, test)
+    kind: str
+    event_types: tuple[str, ...]
+    target: int | None
+    hidden: bool
+    conditions: tuple[tuple[str, Predicate], ...]  # (description, test), for "why not"
+    match: Predicate
+    logic: Kind
+    spec: AchievementSpec
+
+    @property
+    def event_type(self) -> str | None:
+        return self.spec.rule.of
 
     def failed_condition(self, event: CloudEvent) -> str | None:
         """None when `event` counts; else the first condition it misses, for "why not"."""
-        if event.type != self.event_type:
-            return f"type is {event.type}, not {self.event_type}"
-        for _attribute, description, test in self.conditions:
-            if not test(event.data):
-                return description
+        if event.type not in self.event_types:
+            return f"type is {event.type}, not {' or '.join(self.event_types)}"
+        for description, test in self.conditions:
+            try:
+                if not test(event.data):
+                    return description
+            except OddValue as exc:
+                return str(exc)
         return None
 
 
-def _lookup(data: dict[str, Any], path: str) -> Any:
-    value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return _MISSING
-        value = value[part]
-    return value
+class RuleSet(list[CompiledRule]):
+    """Compiled rules with their index by event type (built once per config)."""
 
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def _compare(op: str, operand: Any) -> Callable[[Any], bool]:
-    if op == "eq":
-        return lambda v: v == operand
-    if op == "ne":
-        return lambda v: v is not _MISSING and v != operand
-    if op == "in":
-        allowed = list(operand)
-        return lambda v: v in allowed
-    if op == "exists":
-        return lambda v: (v is not _MISSING and v is not None) == operand
-    bound = float(operand)
-    checks = {"gt": bound.__lt__, "gte": bound.__le__, "lt": bound.__gt__, "lte": bound.__ge__}
-    check = checks[op]
-    return lambda v: (n := _number(v)) is not None and check(n)
-
-
-def _condition(attribute: str, condition: Any) -> tuple[str, str, Predicate]:
-    if isinstance(condition, dict):
-        ((op, operand),) = condition.items()
-    elif isinstance(condition, list):
-        op, operand = "in", condition
-    else:
-        op, operand = "eq", condition
-    test = _compare(op, operand)
-    return attribute, f"{attribute} {op} {operand!r}", lambda data: test(_lookup(data, attribute))
+    def __init__(self, rules: Iterable[CompiledRule] = ()) -> None:
+        super().__init__(rules)
+        self.by_type: dict[str, tuple[CompiledRule, ...]] = {}
+        for rule in self:
+            for event_type in rule.event_types:
+                self.by_type[event_type] = (*self.by_type.get(event_type, ()), rule)
+        self.by_key = {rule.key: rule for rule in self}
 
 
 def compile_rule(spec: AchievementSpec) -> CompiledRule:
-    conditions = tuple(_condition(a, c) for a, c in sorted(spec.rule.where.items()))
-    return CompiledRule(spec.key, spec.version, spec.content_hash(), spec.rule.of,
-                        spec.rule.count, conditions)
+    logic = kind_for(spec)
+    return CompiledRule(spec.key, spec.version, spec.content_hash(), spec.rule.kind, logic.event_types,
+                        logic.target, spec.hidden, compile_where(spec.rule.where), logic.match, logic, spec)
 
 
-@dataclass(frozen=True)
-class Progress:
-    """One person's progress on one achievement version."""
+def compile_rules(specs: Iterable[AchievementSpec]) -> RuleSet:
+    """Once per config (version): matchers, regexes and kinds are built here, never per event."""
+    return RuleSet(compile_rule(spec) for spec in specs)
 
-    count: int = 0
-    first_events: tuple[str, ...] = ()
-    digest: str = ""  # running sha256 over every counted event's key
-    granted: bool = False
 
-    def add(self, event_key: str) -> Progress:
-        first = self.first_events
-        if len(first) < EVIDENCE_FIRST_N:
-            first = (*first, event_key)
-        digest = hashlib.sha256(f"{self.digest}|{event_key}".encode()).hexdigest()
-        return replace(self, count=self.count + 1, first_events=first, digest=digest)
+def without_keys(rules: Iterable[CompiledRule]) -> set[tuple[str, str]]:
+    """(B event type, attribute path) pairs that ingest must index for `without` rules."""
+    return {(r.spec.rule.without.of, r.spec.rule.without.same) for r in rules if r.spec.rule.without}
 
 
 @dataclass(frozen=True)
@@ -141,49 +170,132 @@ class Grant:
     grant_id: str
     person_id: str
     rule: CompiledRule
-    granted_at: datetime  # source time of the event that completed the rule
-    evidence: dict[str, Any]
+    granted_at: datetime  # event time of what completed the rule (or the due instant)
+    evidence: Evidence
+    occurrence: str = "1"
+
+    @property
+    def achievement(self) -> str:
+        return self.rule.key
 
 
-StateKey = tuple[str, str]  # (person_id, achievement key)
+@dataclass(frozen=True)
+class Skipped:
+    event: str  # event key (source#id)
+    achievement: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Late:
+    event: str
+    achievement: str
+    person_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    state: dict[StateKey, RuleState]  # new state, unchanged keys included
+    grants: list[Grant]
+    explanations: list[str]
+    due: dict[StateKey, datetime | None]  # per changed key: next instant something changes unasked
+    skipped: list[Skipped] = field(default_factory=list)
+    late: list[Late] = field(default_factory=list)
+
+    @property
+    def next_due(self) -> datetime | None:
+        return min((d for d in self.due.values() if d is not None), default=None)
+
+    @property
+    def changed(self) -> dict[StateKey, RuleState]:
+        """The states this call touched (every key of `due`): what a store must write."""
+        return {key: self.state[key] for key in self.due}
+
+
+def _prepared(events: Sequence[EvalEvent]) -> list[tuple[float, str, EvalEvent]]:
+    """Event-time order, ties by key; one entry per event key (a duplicate is not counted)."""
+    seen: dict[str, tuple[float, str, EvalEvent]] = {}
+    for item in events:
+        key = item.key
+        if key not in seen:
+            seen[key] = (item.event.time.timestamp(), key, item)
+    return sorted(seen.values(), key=lambda entry: (entry[0], entry[1]))
+
+
+class _Call:
+    """One evaluate call's working set: private copies of the states it changes."""
+
+    def __init__(self, state: Mapping[StateKey, RuleState], run: Run) -> None:
+        self.before = state
+        self.work: dict[StateKey, RuleState] = {}
+        self.run = run
+        self.skipped: list[Skipped] = []
+        self.late: list[Late] = []
+        self.lateness = run.context.allowed_lateness.total_seconds()
+
+    def state_for(self, key: StateKey, rule: CompiledRule) -> RuleState:
+        state = self.work.get(key)
+        if state is None:
+            state = self.work[key] = rule.logic.begin(self.before.get(key))
+        return state
+
+    def apply(self, rule: CompiledRule, ts: float, event_key: str, item: EvalEvent) -> None:
+        key = (item.person_id, rule.key)
+        state = self.state_for(key, rule)
+        high = state.high
+        if high is not None and ts < high - self.lateness:
+            reason = f"{(high - ts) / 3600:.1f} h older than the latest event applied (allowed lateness " \
+                     f"{self.lateness / 3600:g} h); applied late"
+            self.late.append(Late(event_key, rule.key, item.person_id, reason))
+            self.run.late.setdefault(key, []).append(LateEvent(event=event_key, reason=reason))
+        rule.logic.apply(state, self.run, rule, ts, item)
+        if high is None or ts > high:
+            state.high = ts
+
+
+def _grant_factory(tenant: str):  # noqa: ANN202 - a closure over the tenant
+    def make(rule: CompiledRule, person: str, occurrence: str, at: datetime, evidence: Evidence) -> Grant:
+        return Grant(grant_id(tenant, rule.key, person, occurrence), person, rule, at, evidence, occurrence)
+    return make
 
 
 def evaluate(
-    state: dict[StateKey, Progress],
+    state: Mapping[StateKey, RuleState],
     events: Sequence[EvalEvent],
     rules: Iterable[CompiledRule],
     *,
-    tenant: str,
+    context: RuleContext,
     now: datetime,
-) -> tuple[dict[StateKey, Progress], list[Grant], list[str]]:
-    """Apply `events` (in order) to `state`; returns new state, new grants and explanations."""
-    rules = list(rules)
-    new_state = dict(state)
-    grants: list[Grant] = []
-    explanations: list[str] = []
-    for item in events:
-        for rule in rules:
-            if rule.failed_condition(item.event) is not None:
-                continue
-            key = (item.person_id, rule.key)
-            progress = new_state.get(key, Progress()).add(item.key)
-            if not progress.granted and progress.count >= rule.target:
-                progress = replace(progress, granted=True)
-                grants.append(_grant(tenant, rule, item, progress))
-                explanations.append(f"{item.person_id} earned {rule.key} v{rule.version} at {now:%F}")
-            new_state[key] = progress
-    return new_state, grants, explanations
+    due_keys: Iterable[StateKey] = (),
+) -> Evaluation:
+    """Apply `events` by event time and advance every touched key and every key in `due_keys`
+    to `now` (a window closes, a streak breaks, a maintained-for completes). Pure."""
+    ruleset = rules if isinstance(rules, RuleSet) else RuleSet(rules)
+    call = _Call(state, Run(context, now.timestamp(), _grant_factory(context.tenant)))
+    by_type = ruleset.by_type
+    for ts, event_key, item in _prepared(events):
+        data = item.event.data
+        for rule in by_type.get(item.event.type, ()):
+            try:
+                if rule.match(data):
+                    call.apply(rule, ts, event_key, item)
+            except OddValue as exc:
+                call.skipped.append(Skipped(event_key, rule.key, str(exc)))
+    for key in due_keys:  # a key never stored has nothing to advance
+        if key[1] in ruleset.by_key and key not in call.work and key in state:
+            call.state_for(key, ruleset.by_key[key[1]])
+    return _finish(call, ruleset, state)
 
 
-def _grant(tenant: str, rule: CompiledRule, item: EvalEvent, progress: Progress) -> Grant:
-    evidence = {
-        "events": list(progress.first_events),
-        "count": progress.count,
-        "digest": progress.digest,
-        "rule": {"key": rule.key, "version": rule.version, "hash": rule.content_hash,
-                 "count": rule.target, "of": rule.event_type},
-        "identity": {"person": item.person_id, **item.decision},
-        "completed_by": item.key,
-    }
-    return Grant(grant_id(tenant, rule.key, item.person_id), item.person_id, rule,
-                 item.event.time, evidence)
+def _finish(call: _Call, ruleset: RuleSet, before: Mapping[StateKey, RuleState]) -> Evaluation:
+    run = call.run
+    due: dict[StateKey, datetime | None] = {}
+    for key, work in call.work.items():
+        rule = ruleset.by_key[key[1]]
+        rule.logic.advance(work, run, rule, key[0])
+        at = rule.logic.due(work, run, key[0])
+        due[key] = as_datetime(at) if at is not None else None
+    new_state = dict(before)
+    new_state.update(call.work)
+    return Evaluation(new_state, run.grants, run.explanations, due, call.skipped, call.late)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, select, tuple_, update
 
 from rules.definitions import AchievementSpec
-from rules.engine import Grant, Progress
+from rules.engine import Grant, RuleState, state_from_json
 from store._db import insert_for as _insert
 from store.schema import achievement_versions, deliveries, grants, progress, shard_state
 
@@ -32,7 +32,7 @@ __all__ = [
 
 def load_progress(
     conn: Connection, tenant: str, person_ids: Iterable[str], versions: dict[str, int]
-) -> dict[tuple[str, str], Progress]:
+) -> dict[tuple[str, str], RuleState]:
     people = sorted(set(person_ids))
     if not people or not versions:
         return {}
@@ -42,13 +42,14 @@ def load_progress(
         tuple_(progress.c.achievement, progress.c.version).in_(list(versions.items())),
     )
     return {
-        (r.person_id, r.achievement): Progress(r.count, tuple(r.first_events), r.digest, r.granted)
+        (r.person_id, r.achievement): state_from_json(
+            None, count=r.count, first_events=list(r.first_events), digest=r.digest, granted=r.granted)
         for r in conn.execute(stmt)
     }
 
 
 def save_progress(
-    conn: Connection, tenant: str, changed: dict[tuple[str, str], Progress], versions: dict[str, int]
+    conn: Connection, tenant: str, changed: dict[tuple[str, str], RuleState], versions: dict[str, int]
 ) -> None:
     """Upsert every changed progress row: one cached statement, executemany.
 
@@ -88,7 +89,8 @@ def insert_grants(
         "grant_id": grant.grant_id, "tenant": tenant, "person_id": grant.person_id,
         "achievement": grant.rule.key, "version": grant.rule.version,
         "content_hash": grant.rule.content_hash, "shard": shard,
-        "granted_at": grant.granted_at.astimezone(UTC), "evidence": grant.evidence, "created_at": now,
+        "granted_at": grant.granted_at.astimezone(UTC), "evidence": grant.evidence.to_json(),
+        "created_at": now,
         # nothing to deliver: no delivery workflow either (one Temporal start per grant is
         # what limits throughput; bench/README.md)
         "dispatched_at": None if channels.get(grant.rule.key) else now,

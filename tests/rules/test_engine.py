@@ -8,7 +8,15 @@ import pytest
 from pydantic import ValidationError
 
 from rules.definitions import AchievementSpec
-from rules.engine import EVIDENCE_FIRST_N, EvalEvent, compile_rule, evaluate, grant_id
+from rules.engine import (
+    EVIDENCE_FIRST_N,
+    EvalEvent,
+    Evaluation,
+    RuleContext,
+    compile_rule,
+    evaluate,
+    grant_id,
+)
 from tests.factories import event
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -23,18 +31,18 @@ def items(*events_: object, person: str = "p1") -> list[EvalEvent]:
     return [EvalEvent(i, person, e, {"link": "github:id"}) for i, e in enumerate(events_)]
 
 
-def run(rule: AchievementSpec, batch: list[EvalEvent], state: dict | None = None):  # noqa: ANN201
-    return evaluate(state or {}, batch, [compile_rule(rule)], tenant="t", now=NOW)
+def run(rule: AchievementSpec, batch: list[EvalEvent], state: dict | None = None) -> Evaluation:
+    return evaluate(state or {}, batch, [compile_rule(rule)], context=RuleContext(tenant="t"), now=NOW)
 
 
 def test_threshold_grants_exactly_once_when_reached() -> None:
     rule = spec(count=3, outcome="success")
-    state, grants, _ = run(rule, items(*(event(str(i), outcome="success") for i in range(2))))
-    assert grants == [] and state[("p1", "green")].count == 2
-    state, grants, _ = run(rule, items(event("2", outcome="success"), event("3", outcome="success")), state)
-    assert len(grants) == 1 and state[("p1", "green")].count == 4
-    _, grants, _ = run(rule, items(event("4", outcome="success")), state)
-    assert grants == []
+    first = run(rule, items(*(event(str(i), outcome="success") for i in range(2))))
+    assert first.grants == [] and first.state[("p1", "green")].count == 2
+    second = run(rule, items(event("2", outcome="success"), event("3", outcome="success")), first.state)
+    assert len(second.grants) == 1 and second.state[("p1", "green")].count == 4
+    assert second.grants[0].occurrence == "1"
+    assert run(rule, items(event("4", outcome="success")), second.state).grants == []
 
 
 @pytest.mark.parametrize(("where", "data", "counts"), [
@@ -50,13 +58,11 @@ def test_threshold_grants_exactly_once_when_reached() -> None:
     ({"outcome": {"in": ["success"]}}, {"outcome": "success"}, True),
 ])
 def test_attribute_filters(where: dict, data: dict, counts: bool) -> None:
-    _, grants, _ = run(spec(**where), items(event("x", **data)))
-    assert bool(grants) is counts
+    assert bool(run(spec(**where), items(event("x", **data))).grants) is counts
 
 
 def test_other_event_types_do_not_count() -> None:
-    _, grants, _ = run(spec(), items(event("x", type="deploy.completed", outcome="success")))
-    assert grants == []
+    assert run(spec(), items(event("x", type="deploy.completed", outcome="success"))).grants == []
 
 
 def test_failed_condition_explains_why_not() -> None:
@@ -66,8 +72,8 @@ def test_failed_condition_explains_why_not() -> None:
 
 
 def test_grant_id_is_deterministic_opaque_and_version_independent() -> None:
-    _, [v1], _ = run(spec(version=1), items(event("x")))
-    _, [v2], _ = run(spec(version=2, outcome={"exists": False}), items(event("y")))
+    [v1] = run(spec(version=1), items(event("x"))).grants
+    [v2] = run(spec(version=2, outcome={"exists": False}), items(event("y"))).grants
     assert v1.grant_id == v2.grant_id == grant_id("t", "green", "p1")
     assert "p1" not in v1.grant_id and "green" not in v1.grant_id
     assert grant_id("t", "green", "p2") != v1.grant_id
@@ -77,23 +83,20 @@ def test_grant_id_is_deterministic_opaque_and_version_independent() -> None:
 def test_evidence_keeps_first_n_count_and_digest_of_all() -> None:
     n = EVIDENCE_FIRST_N + 5
     batch = items(*(event(str(i)) for i in range(n)))
-    _, [grant], _ = run(spec(count=n), batch)
-    ev = grant.evidence
+    [grant] = run(spec(count=n), batch).grants
+    ev = grant.evidence.to_json()  # the stored shape: pre-Rules-2 readers find their keys
     assert ev["count"] == n and len(ev["events"]) == EVIDENCE_FIRST_N
     assert ev["events"][0] == "/test/source#0"
     assert ev["rule"] == {"key": "green", "version": 1, "hash": spec(count=n).content_hash(),
-                          "count": n, "of": "ci.pipeline.completed"}
+                          "kind": "count", "count": n, "of": "ci.pipeline.completed"}
     assert ev["identity"] == {"person": "p1", "link": "github:id"}
-    _, [again], _ = run(spec(count=n), batch)
-    assert again.evidence == ev  # pure: same inputs, same outputs
-    _, [other], _ = run(spec(count=n), list(reversed(batch)))
-    assert other.evidence["digest"] != ev["digest"]
+    [again] = run(spec(count=n), batch).grants
+    assert again.evidence == grant.evidence  # pure: same inputs, same outputs
 
 
 def test_people_progress_separately() -> None:
     batch = items(event("a")) + items(event("b"), person="p2")
-    state, grants, _ = run(spec(count=1), batch)
-    assert sorted(g.person_id for g in grants) == ["p1", "p2"]
+    assert sorted(g.person_id for g in run(spec(count=1), batch).grants) == ["p1", "p2"]
 
 
 def test_content_hash_changes_with_the_rule_not_with_delivery() -> None:
@@ -109,3 +112,24 @@ def test_bad_rule_definitions_are_refused() -> None:
         spec(score={"between": [1, 2]})
     with pytest.raises(ValidationError):
         spec(count=0)
+
+
+def test_published_count_only_hashes_do_not_change() -> None:
+    demo = AchievementSpec(key="first-green-pipeline", version=1, name="First green pipeline",
+                           rule={"count": 1, "of": "ci.pipeline.completed", "where": {"outcome": "success"}})
+    assert demo.content_hash() == "7b90ef239cb56fbd"  # as published before Rules 2
+
+
+def test_content_hash_covers_what_decides_a_grant_and_not_visibility() -> None:
+    base = AchievementSpec(key="k", version=1, name="K", rule={"count": 5, "of": "x.y.z"})
+    changes = [
+        {"repeatable": {"every": 5}},
+        {"points": {"per_event": 10}},
+        {"rule": {"count": 5, "of": "x.y.z", "window": {"calendar": "week"}}},
+        {"rule": {"count": 5, "of": "x.y.z", "distinct": "course"}},
+        {"rule": {"of": "x.y.z"}, "tiers": [{"name": "bronze", "count": 5}]},
+    ]
+    hashes = {AchievementSpec(**{**base.model_dump(by_alias=True, exclude_none=True), **c}).content_hash()
+              for c in changes}
+    assert len(hashes) == len(changes) and base.content_hash() not in hashes
+    assert base.model_copy(update={"hidden": True}).content_hash() == base.content_hash()
