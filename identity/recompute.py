@@ -3,8 +3,8 @@
 An unlink or a merge changes which person an event's actor resolves to. Every event of the
 tenant is routed twice, with the links before and after the change; the affected persons are
 the ones named, plus everyone some event moved to or from. For each of them, progress is
-computed afresh from their events in event-time order (ties by log order), through ONE call of
-the pure engine (`_run_engine`), and compared with the stored grants:
+computed afresh from their events in event-time order, through ONE call of the pure engine
+(`_run_engine`, with the evaluator's `RuleContext`), and compared with the stored grants:
 
 - gained: a grant the new progress makes that is not stored (or was revoked: it is restored).
   When the same change took the same achievement from another person of the same human (a
@@ -32,10 +32,11 @@ from sqlalchemy import Connection, delete, select, tuple_, update
 
 from config.models import TenantSettings
 from identity.resolve import known_routes
-from rules.engine import CompiledRule, EvalEvent, Grant, compile_rule, evaluate
+from rules.engine import CompiledRule, EvalEvent, Grant, RuleSet, RuleState, compile_rules, evaluate
 from rules.events import CloudEvent
 from store.evaluation import insert_grants, save_progress
 from store.eventlog import Route, is_system_event, park, shard_of
+from store.profiles import person_zones
 from store.schema import event_queue, events, grants, parked, parked_keys, progress
 
 __all__ = ["GrantChange", "LogRow", "Outcome", "recompute", "route_log"]
@@ -90,12 +91,15 @@ def affected_persons(before: Sequence[LogRow], after: Sequence[LogRow], named: I
     return moved | set(named)
 
 
-def _run_engine(tenant: TenantSettings, rules: list[CompiledRule], items: list[EvalEvent],
-                now: datetime) -> tuple[dict[tuple[str, str], Any], list[Grant]]:
-    """The one place recompute calls the pure rule engine: from empty state, in event time."""
-    ordered = sorted(items, key=lambda i: (i.event.time, i.seq))
-    state, new_grants, _ = evaluate({}, ordered, rules, tenant=tenant.id, now=now)
-    return state, new_grants
+def _run_engine(conn: Connection, tenant: TenantSettings, rules: RuleSet, items: list[EvalEvent],
+                now: datetime) -> tuple[dict[tuple[str, str], RuleState], list[Grant]]:
+    """The one place recompute calls the pure rule engine: from empty state, every event of
+    the persons at once (the engine applies them in event time), with the evaluator's context."""
+    from activities.evaluation import rule_context  # the evaluator's own view of the tenant
+
+    zones = person_zones(conn, tenant.id, {item.person_id for item in items})
+    evaluation = evaluate({}, items, rules, context=rule_context(tenant, person_zones=zones), now=now)
+    return evaluation.state, evaluation.grants
 
 
 def recompute(conn: Connection, tenant: TenantSettings, before: Sequence[LogRow],
@@ -104,10 +108,10 @@ def recompute(conn: Connection, tenant: TenantSettings, before: Sequence[LogRow]
     preview rolls it back). `before`/`after` are `route_log` results around the change."""
     persons = affected_persons(before, after, named)
     outcome = Outcome(persons=sorted(persons))
-    rules = [compile_rule(spec) for spec in tenant.achievements]
+    rules = compile_rules(tenant.achievements)
     mine = [row for row in after if _person(row) in persons]
     items = [EvalEvent(r.seq, r.route.person_id, r.event, r.route.decision) for r in mine if r.route]
-    state, new_grants = _run_engine(tenant, rules, items, datetime.now(UTC))
+    state, new_grants = _run_engine(conn, tenant, rules, items, datetime.now(UTC))
     for item in items:
         outcome.counted[item.person_id] = outcome.counted.get(item.person_id, 0) + 1
     _store_progress(conn, tenant, persons, state, rules)
@@ -117,7 +121,7 @@ def recompute(conn: Connection, tenant: TenantSettings, before: Sequence[LogRow]
 
 
 def _store_progress(conn: Connection, tenant: TenantSettings, persons: set[str],
-                    state: dict[tuple[str, str], Any], rules: list[CompiledRule]) -> None:
+                    state: dict[tuple[str, str], RuleState], rules: list[CompiledRule]) -> None:
     versions = {rule.key: rule.version for rule in rules}
     if persons and versions:
         conn.execute(delete(progress).where(
@@ -143,11 +147,13 @@ def _diff_grants(conn: Connection, tenant: TenantSettings, persons: set[str], ne
     if lost:
         conn.execute(update(grants).where(grants.c.grant_id.in_([r.grant_id for r in lost]))
                      .values(revoked_at=now, revoked_reason=reason[:500]))
-    delivered = {r.achievement: r.grant_id for r in lost if r.dispatched_at is not None}
+    delivered = {(r.achievement, str(r.evidence.get("occurrence", "1"))): r.grant_id
+                 for r in lost if r.dispatched_at is not None}
     for gid, grant in wanted.items():
         if gid in stored and stored[gid].revoked_at is None:
             continue
-        _gain(conn, tenant, grant, stored.get(gid), delivered.get(grant.rule.key), outcome)
+        _gain(conn, tenant, grant, stored.get(gid), delivered.get((grant.rule.key, str(grant.occurrence))),
+              outcome)
 
 
 def _gain(conn: Connection, tenant: TenantSettings, grant: Grant, row: Any, delivered_as: str | None,
