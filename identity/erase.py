@@ -75,7 +75,7 @@ def personal_values(conn: Connection, tenant: str, person: str) -> set[str]:
     for change in conn.execute(select(scim_changes.c.before, scim_changes.c.after).where(
             scim_changes.c.tenant == tenant, scim_changes.c.person_id == person)):
         for side in (change.before, change.after):
-            values |= _scim_values(side or {}) | set((side or {}).get("emails") or [])
+            values |= _scim_values(side or {})
     return {v for v in values if v and len(v) >= _MIN_LENGTH and not v.startswith("erased-")}
 
 
@@ -83,7 +83,7 @@ def _scim_values(resource: dict[str, Any]) -> set[str]:
     name = resource.get("name") or {}
     found = {resource.get("userName"), resource.get("displayName"), resource.get("nickName"),
              *(name.get(part) for part in _NAME_PARTS),
-             *((e or {}).get("value") for e in resource.get("emails") or [])}
+             *(e.get("value") if isinstance(e, dict) else e for e in resource.get("emails") or [])}
     return {str(v) for v in found if v}
 
 

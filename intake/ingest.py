@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, insert
 
 from config.models import Config, QuarantineSettings, TenantSettings
 from connectors.base import RecordResult
+from identity.lifecycle import apply_lifecycle
 from identity.resolve import Route, known_routes, route_actors
 from rules.events import RESERVED_SOURCE_PREFIX, CloudEvent
 from rules.limits import DEFAULT_LIMITS, JsonLimits, problem_in, time_problem
@@ -226,6 +227,7 @@ def append_validated(
         status = "duplicate" if result.duplicate else "accepted"
         if route is not None and not result.duplicate:
             dirty.add(shard_of(route.person_id, tenant.shards))
+            apply_lifecycle(conn, tenant, event, route)
         items.append(ItemOutcome(index, status, event.id, parked=result.parked))
     return items
 
