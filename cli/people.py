@@ -69,7 +69,8 @@ def render_person(view: dict[str, Any]) -> str:
 def _render_grant(g: dict[str, Any]) -> list[str]:
     ev = g["evidence"]
     ident = ev.get("identity", {})
-    lines = [f"  {g['achievement']} v{g['version']}  granted {g['granted_at']}  id {g['grant_id']}",
+    revoked = f"  REVOKED {g['revoked_at']}: {g['revoked_reason']}" if g.get("revoked_at") else ""
+    lines = [f"  {g['achievement']} v{g['version']}  granted {g['granted_at']}  id {g['grant_id']}{revoked}",
              f"    why: {ev['count']} matching event(s) for rule {ev['rule']['key']} "
              f"v{ev['rule']['version']} (hash {ev['rule']['hash']})",
              f"    events: {', '.join(ev['events'][:5])}" + (" …" if len(ev["events"]) > 5 else ""),
