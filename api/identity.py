@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import bearer_scheme, require_tenant
-from api.spec import bearer_responses
+from api.spec import ErrorDetail, bearer_responses
 from config.models import TenantSettings
 from identity import parse_identity_ref
 from identity.audit import history
@@ -27,6 +27,11 @@ __all__ = ["router"]
 
 Tenant = Annotated[TenantSettings, Depends(require_tenant)]
 router = APIRouter(prefix="/v1/identity", tags=["identity"], responses=bearer_responses())
+_CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorDetail, "description": "a body that is not JSON, or not an identity string"},
+    409: {"model": ErrorDetail, "description": "refused: not linked, linked by IAM, two IAM users, "
+                                               "or an unknown person; nothing changed"},
+}
 
 
 def _actor(tenant: TenantSettings, credentials: HTTPAuthorizationCredentials | None) -> str:
@@ -40,17 +45,21 @@ def _actor(tenant: TenantSettings, credentials: HTTPAuthorizationCredentials | N
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 
+_PERSON = r"^[^\x00-\x1f\x7f]+$"  # no control characters (PostgreSQL refuses NUL in text)
+
+
+
 class UnlinkRequest(BaseModel):
-    person: str = Field(min_length=1, max_length=128)
+    person: str = Field(min_length=1, max_length=128, pattern=_PERSON)
     identity: str = Field(min_length=1, max_length=400, description="SYSTEM:VALUE")
-    reason: str = Field(default="unlinked through the API", min_length=1, max_length=500)
+    reason: str = Field(default="unlinked through the API", min_length=1, max_length=500, pattern=_PERSON)
     apply: bool = Field(default=False, description="false: only show the grants gained and lost")
 
 
 class MergeRequest(BaseModel):
-    source: str = Field(min_length=1, max_length=128, alias="from")
-    into: str = Field(min_length=1, max_length=128)
-    reason: str = Field(default="merged through the API", min_length=1, max_length=500)
+    source: str = Field(min_length=1, max_length=128, alias="from", pattern=_PERSON)
+    into: str = Field(min_length=1, max_length=128, pattern=_PERSON)
+    reason: str = Field(default="merged through the API", min_length=1, max_length=500, pattern=_PERSON)
     apply: bool = False
 
 
@@ -65,12 +74,15 @@ async def conflicts(request: Request, tenant: Tenant) -> list[dict[str, Any]]:
 @router.get("/history/{person}", summary="The identity audit trail of a person")
 async def person_history(request: Request, tenant: Tenant, person: str) -> list[dict[str, Any]]:
     def read() -> list[dict[str, Any]]:
+        if not person.isprintable():  # no person id has control characters (nor can PostgreSQL hold one)
+            return []
         with request.app.state.engine.connect() as conn:
             return history(conn, tenant.id, person=person)
     return await run_in_threadpool(read)
 
 
-@router.post("/unlink", summary="Unlink an identity from a person (preview unless apply)")
+@router.post("/unlink", summary="Unlink an identity from a person (preview unless apply)",
+             responses=_CHANGE_ERRORS)
 async def unlink_route(request: Request, tenant: Tenant, credentials: Credentials,
                        body: UnlinkRequest) -> dict[str, Any]:
     try:
@@ -82,7 +94,8 @@ async def unlink_route(request: Request, tenant: Tenant, credentials: Credential
                       body.apply)
 
 
-@router.post("/merge", summary="Merge one person into another (preview unless apply)")
+@router.post("/merge", summary="Merge one person into another (preview unless apply)",
+             responses=_CHANGE_ERRORS)
 async def merge_route(request: Request, tenant: Tenant, credentials: Credentials,
                       body: MergeRequest) -> dict[str, Any]:
     return await _run(lambda: merge(request.app.state.engine, tenant, body.source, body.into,
