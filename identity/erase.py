@@ -9,7 +9,8 @@ exactly as they were; free text of the person's events becomes `[erased]`.
 Where it is rewritten: event `data` (every event of the tenant that mentions a value, e.g. a
 reviewer's login in someone else's pull request, and the person's own free text), quarantine
 bodies and headers, xAPI statements, the identity links and recorded conflicts, the audit's
-`identity`/`before`/`after`, SCIM users and their change log, feed items and delivery details.
+`identity`/`before`/`after`, parked events' keys, SCIM users and their change log, feed items
+and delivery details.
 This is the one documented exception to the append-only log: an event's `source`, `id`, type
 and time are untouched, so dedupe keys hold, and evidence digests (over `source#id`) stay
 valid. Quarantine `body_sha256` keeps describing the body as received.
@@ -37,6 +38,7 @@ from store.schema import (
     identities,
     identity_audit,
     identity_conflicts,
+    parked_keys,
     quarantine,
     scim_changes,
     scim_users,
@@ -171,5 +173,6 @@ _TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (feed, ("title", "body")),
     (deliveries, ("detail", "last_error")),
     (identity_conflicts, ("value",)),
+    (parked_keys, ("value",)),
     (identity_audit, ("identity", "before", "after", "reason")),
 )

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from api import create_app
 from config import parse_config
 from identity import link_identity, parse_identity_ref
+from intake.ingest import ingest_batch
 from store.profiles import load_profiles
 from store.schema import events, grants, identity_audit, metadata, progress
 from tests.factories import ENV
@@ -84,6 +85,7 @@ def test_scim_delete_with_erase_on_delete_leaves_no_personal_data(engine: Engine
         assert all(secret.lower() in dump.lower() for secret in SECRETS)  # the test can fail
         before = _counts(engine)
         assert before[1] >= 1
+        evidence = _evidence(engine)
 
         assert client.delete(f"/scim/v2/Users/{person}", headers=SCIM).status_code == 204
     dump = _dump(engine).lower()
@@ -93,3 +95,11 @@ def test_scim_delete_with_erase_on_delete_leaves_no_personal_data(engine: Engine
     with engine.connect() as conn:
         erased = conn.execute(select(identity_audit).where(identity_audit.c.action == "erase")).one()
     assert erased.actor == "scim" and erased.person_id == person
+    assert _evidence(engine) == evidence  # event keys and digests still hold
+    again = ingest_batch(engine, config.tenants[0], _events("AdaLove")[:2])  # dedupe keys still hold
+    assert again.count("duplicate") == 2
+
+
+def _evidence(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        return sorted((g.grant_id, json.dumps(g.evidence, sort_keys=True)) for g in conn.execute(select(grants)))
