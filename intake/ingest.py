@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, insert
 
 from config.models import Config, QuarantineSettings, TenantSettings
 from connectors.base import RecordResult
+from identity.learn import learn_links
 from identity.lifecycle import apply_lifecycle
 from identity.resolve import Route, known_routes, route_actors
 from rules.events import RESERVED_SOURCE_PREFIX, CloudEvent
@@ -222,6 +223,9 @@ def append_validated(
     batch = [event for _, event in good]
     routes = route_actors(conn, tenant.id, [event.actor for event in batch], known=known)
     results = append_events(conn, tenant.id, batch, routes, shards=tenant.shards)
+    new = [(event, route) for event, route, result in zip(batch, routes, results, strict=True)
+           if not result.duplicate]
+    learn_links(conn, tenant, [e for e, _ in new], [r for _, r in new])  # released: the person's shard
     items = []
     for (index, event), route, result in zip(good, routes, results, strict=True):
         status = "duplicate" if result.duplicate else "accepted"
