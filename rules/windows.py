@@ -52,8 +52,27 @@ def _next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
+# Every zone's offset is a multiple of 15 minutes, so local midnights fall on 15-minute UTC
+# boundaries: all instants of one 15-minute slot share their day, week, month and period. The
+# caches below are keyed by slot; they hold pure results, so they change no outcome.
+_SLOT = 900
+_CACHE_LIMIT = 65536
+_spans: dict[tuple[int, str, str, int], Span] = {}
+_periods: dict[tuple[int, str, str, int], int | None] = {}
+
+
 def calendar_span(instant: float, unit: str, zone_name: str, week_start: int = 0) -> Span:
     """The calendar day, week or month holding `instant` in the zone: (start, end, key)."""
+    slot = (int(instant // _SLOT), unit, zone_name, week_start)
+    found = _spans.get(slot)
+    if found is None:
+        if len(_spans) >= _CACHE_LIMIT:
+            _spans.clear()
+        found = _spans[slot] = _calendar_span(slot[0] * _SLOT, unit, zone_name, week_start)
+    return found
+
+
+def _calendar_span(instant: float, unit: str, zone_name: str, week_start: int) -> Span:
     day = local_date(instant, zone_name)
     if unit == "day":
         first, after, key = day, day + timedelta(days=1), day.isoformat()
@@ -70,6 +89,16 @@ def calendar_span(instant: float, unit: str, zone_name: str, week_start: int = 0
 
 def period_of(instant: float, unit: str, zone_name: str, week_start: int = 0) -> int | None:
     """The streak period holding `instant`; None for a weekend day of a workday streak."""
+    slot = (int(instant // _SLOT), unit, zone_name, week_start)
+    if slot in _periods:
+        return _periods[slot]
+    if len(_periods) >= _CACHE_LIMIT:
+        _periods.clear()
+    found = _periods[slot] = _period_of(slot[0] * _SLOT, unit, zone_name, week_start)
+    return found
+
+
+def _period_of(instant: float, unit: str, zone_name: str, week_start: int) -> int | None:
     day = local_date(instant, zone_name)
     ordinal = day.toordinal()
     if unit == "day":

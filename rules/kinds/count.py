@@ -62,6 +62,10 @@ class CountKind(Kind):
         self.tiers = [(t.name, t.count) for t in spec.tiers] if spec.tiers else None
         self.repeat = spec.repeatable
         self.points = spec.points
+        self.timed = bool(self.calendar or self.rolling)
+        self.containers = tuple(name for name, used in (
+            ("values", self.distinct), ("windows", self.calendar), ("times", self.rolling),
+            ("points_by", self.points and self.points.cap)) if used)
 
     def step(self, index: int) -> tuple[str, int, str | None] | None:
         """The `index`-th grant: (occurrence, total needed, tier), or None when there is none."""

@@ -15,7 +15,8 @@ from bisect import insort
 from typing import TYPE_CHECKING, Any
 
 from rules.definitions import AchievementSpec
-from rules.kinds.base import Kind, Run, always, matcher
+from rules.kinds.base import Kind, Run, always, any_of, matcher
+from rules.matchers import Predicate
 from rules.state import MaintainedState
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ class MaintainedKind(Kind):
         self.starts_match, self.breaks_match = matcher(self.starts.where), matcher(self.breaks.where)
         self.seconds = rule.maintained.total_seconds()
         self.target = None
+
+    def matchers(self) -> dict[str, Predicate]:
+        return any_of([(self.starts.of, self.starts_match), (self.breaks.of, self.breaks_match)])
 
     def apply(self, state: MaintainedState, run: Run, rule: CompiledRule, ts: float, item: EvalEvent) -> None:
         kind, data = item.event.type, item.event.data

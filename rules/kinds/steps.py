@@ -12,7 +12,8 @@ from bisect import bisect_right, insort
 from typing import TYPE_CHECKING
 
 from rules.definitions import AchievementSpec
-from rules.kinds.base import Kind, Run, always, matcher
+from rules.kinds.base import Kind, Run, always, any_of, matcher
+from rules.matchers import Predicate
 from rules.state import StepsState
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ _TIMES_KEPT = 20
 class StepsKind(Kind):
     name = "all"
     state_type = StepsState
+    timed = False
 
     def __init__(self, spec: AchievementSpec) -> None:
         super().__init__(spec)
@@ -35,6 +37,9 @@ class StepsKind(Kind):
         self.event_types = tuple(dict.fromkeys(of for of, _ in self.steps))
         self.match = always
         self.target = len(self.steps)
+
+    def matchers(self) -> dict[str, Predicate]:
+        return any_of(self.steps)
 
     def apply(self, state: StepsState, run: Run, rule: CompiledRule, ts: float, item: EvalEvent) -> None:
         if len(state.steps) != len(self.steps):

@@ -133,3 +133,14 @@ def test_content_hash_covers_what_decides_a_grant_and_not_visibility() -> None:
               for c in changes}
     assert len(hashes) == len(changes) and base.content_hash() not in hashes
     assert base.model_copy(update={"hidden": True}).content_hash() == base.content_hash()
+
+
+@pytest.mark.parametrize("parts", [("t", "green", "p1", 1), ("acme", "x-y", "person-7", "2026-W10"),
+                                   ("ü", "k", "p", "gold")])
+def test_grant_id_is_uuid5(parts: tuple) -> None:
+    import uuid
+
+    from rules.engine import GRANT_NAMESPACE
+
+    expected = str(uuid.uuid5(GRANT_NAMESPACE, "\x1f".join(str(p) for p in parts)))
+    assert grant_id(*parts) == expected

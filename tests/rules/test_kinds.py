@@ -230,3 +230,17 @@ def test_state_survives_its_json_round_trip(kind_rule: dict) -> None:
     assert stored == first.state[KEY]
     again = run(spec(kind_rule), [ev(2, T0 + days(1))], state={KEY: stored}, **BERLIN)
     assert len(again.grants) == 1
+
+
+def test_without_keys_and_next_due_for_the_callers() -> None:
+    from rules.engine import compile_rules, without_keys
+
+    specs = [spec({"count": 5, "of": "ticket.resolved", "without": {"of": "ticket.reassigned", "same": "ticket"}}),
+             spec({"count": 3, "of": "ci.pipeline.completed", "window": {"calendar": "day"}}, key="daily"),
+             spec({"streak": {"period": "week", "length": 4}, "of": "ci.pipeline.completed"}, key="weekly")]
+    assert without_keys(compile_rules(specs)) == {("ticket.reassigned", "ticket")}
+    result = run(specs, [ev(1, T0)], **BERLIN)
+    assert result.due[("p1", "daily")] == datetime(2026, 3, 2, 23, 0, tzinfo=UTC)
+    assert result.due[("p1", "weekly")] == datetime(2026, 3, 15, 23, 0, tzinfo=UTC)  # the next week needs one
+    assert result.next_due == datetime(2026, 3, 2, 23, 0, tzinfo=UTC)
+    assert set(result.changed) == {("p1", "daily"), ("p1", "weekly")}
