@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0010'
-down_revision = '0007'  # TEMP for testing: 0009
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
