@@ -14,8 +14,9 @@ the guard and the bookkeeping:
   channel);
 - a channel that cannot reach the person (`NoRecipient`) falls back to the feed (`fell_back`)
   or is `suppressed`, as the channel says, with the reason;
-- a person deprovisioned by SCIM (`suspended_persons`) is reached on no channel: `suppressed`,
-  reason `deprovisioned`, before any channel is built;
+- a person deprovisioned by SCIM or Okta (`suspended_persons`) is reached on no channel:
+  `suppressed`, reason `deprovisioned`, before any channel is built; a grant revoked by an
+  unlink or merge likewise (`suppressed`, reason `revoked`);
 - a link a channel learned (Slack's lookup by email) is stored here, never by the channel.
 """
 
@@ -37,10 +38,10 @@ from activities.messages import compose
 from channels import Channel, Clients, Delivery, GrantView, Links, NoRecipient, Sent, build_channel
 from channels.feed import write_feed
 from config.models import Config
-from connectors.scim.provision import is_suspended
 from identity import link_identity, parse_identity_ref
 from metrics import pipeline as metrics
 from store.schema import deliveries, grants, identities
+from store.suspended import is_suspended
 
 __all__ = ["DeliveryActivities", "FINAL_STATUSES"]
 
@@ -73,7 +74,7 @@ class DeliveryActivities:
             row = self._delivery(conn, input)
             if row.status in FINAL_STATUSES:
                 return DeliverResult(channel=input.channel, status=row.status, detail="already delivered")
-            if (reason := is_suspended(conn, input.tenant, row.person_id)) is not None:
+            if (reason := _revoked(conn, input.grant_id) or is_suspended(conn, input.tenant, row.person_id)):
                 _mark_sent(conn, input, attempt, status="suppressed", detail={"reason": reason})
                 return DeliverResult(channel=input.channel, status="suppressed", detail=reason)
             job = self._prepare(conn, input, attempt)
@@ -162,7 +163,8 @@ class DeliveryActivities:
         with self.engine.begin() as conn:
             try:
                 link_identity(conn, tenant_id, person, parse_identity_ref(link),
-                              origin=f"{link.split(':', 1)[0]}-lookup", shards=tenant.shards if tenant else 1)
+                              origin=f"{link.split(':', 1)[0]}-lookup", shards=tenant.shards if tenant else 1,
+                              shared_mailboxes=tenant.shared_mailboxes if tenant else ())
             except ValueError as exc:
                 log.warning("not linking %s of person %s: %s", link.split("=", 1)[0], person, exc)
 
@@ -190,6 +192,12 @@ class _Job:
     channel: Channel
     created_at: datetime  # of the grant: grant→delivery latency
     unreachable: str | None  # why nobody can be reached, if so
+
+
+def _revoked(conn: Connection, grant_id: str) -> str | None:
+    """A grant an identity change took away (`identity.recompute`) is not sent any more."""
+    revoked = conn.execute(select(grants.c.revoked_at).where(grants.c.grant_id == grant_id)).scalar()
+    return "revoked" if revoked is not None else None
 
 
 def _key(input: DeliverInput | MarkFailedInput) -> tuple[Any, ...]:

@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from api import spec
 from api.auth import require_tenant, tenant_for_key
 from api.insight import insight_router
+from api.identity import router as identity_router
 from api.limits import BodyLimitAsJson
 from api.reads import router as reads_router
 from api.scim import scim_router
@@ -64,6 +65,7 @@ def create_app(config: Config, engine: Engine, notifier: Notifier | None = None)
         _metrics_route(app, receiver_registry(config, engine))
     app.include_router(reads_router)
     app.include_router(insight_router(config.api.limits))
+    app.include_router(identity_router)
     app.include_router(xapi_router(config.api.limits))
     app.include_router(scim_router())
     app.add_middleware(BodyLimitAsJson)

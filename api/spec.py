@@ -233,16 +233,16 @@ def install_openapi(app: FastAPI) -> None:
 def _drop_impossible_validation_errors(spec: dict[str, Any]) -> None:
     """FastAPI documents a 422 for every route with a parameter; a plain string path cannot fail.
 
-    The 422 stays where a parameter has a type to violate (`?failed=` must be a boolean), and
-    where FastAPI validates a JSON body (`POST /v1/simulate`).
+    The 422 stays where a parameter has a type to violate (`?failed=` must be a boolean) and
+    where a JSON body is validated.
     """
     for item in spec.get("paths", {}).values():
         for operation in item.values():
             params = operation.get("parameters", [])
             generated = operation.get("responses", {}).get("422", {})
             refs = str(generated.get("content", {}))
-            if "HTTPValidationError" in refs and "requestBody" not in operation \
-                    and all(_cannot_fail(p) for p in params):
+            body = "requestBody" in operation  # a JSON body always has something to violate
+            if "HTTPValidationError" in refs and not body and all(_cannot_fail(p) for p in params):
                 del operation["responses"]["422"]
 
 

@@ -228,6 +228,7 @@ def why(
 def identity_link(
     person: Annotated[str, typer.Argument(help="person id")],
     identity: Annotated[str, typer.Argument(help="SYSTEM:VALUE to link")],
+    reason: Annotated[str | None, typer.Option("--reason", help="why: kept in the identity audit")] = None,
     config: ConfigOpt = None,
     tenant: TenantOpt = None,
 ) -> None:
@@ -235,7 +236,83 @@ def identity_link(
     from cli.people import link
 
     _, cfg = load(config)
-    link(cfg, pick_tenant(cfg, tenant), person, identity)
+    link(cfg, pick_tenant(cfg, tenant), person, identity, reason=reason)
+
+
+ReasonOpt = Annotated[str, typer.Option("--reason", help="why: kept in the identity audit")]
+YesOpt = Annotated[bool, typer.Option("--yes", help="apply (without it: show what would change)")]
+
+
+@identity_app.command("unlink")
+def identity_unlink(
+    person: Annotated[str, typer.Argument(help="person id")],
+    identity: Annotated[str, typer.Argument(help="SYSTEM:VALUE to unlink")],
+    reason: ReasonOpt = "unlinked by an admin",
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Unlink IDENTITY from PERSON: shows the grants gained and lost; --yes applies."""
+    from cli.identity import unlink_identity
+
+    _, cfg = load(config)
+    unlink_identity(cfg, pick_tenant(cfg, tenant), person, identity, reason=reason, yes=yes, as_json=as_json)
+
+
+@identity_app.command("merge")
+def identity_merge(
+    source: Annotated[str, typer.Argument(metavar="FROM", help="person id whose links move")],
+    into: Annotated[str, typer.Argument(metavar="INTO", help="person id that keeps them")],
+    reason: ReasonOpt = "merged by an admin",
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Merge person FROM into INTO: shows the grants gained and lost; --yes applies."""
+    from cli.identity import merge_persons
+
+    _, cfg = load(config)
+    merge_persons(cfg, pick_tenant(cfg, tenant), source, into, reason=reason, yes=yes, as_json=as_json)
+
+
+@identity_app.command("conflicts")
+def identity_conflicts(as_json: JsonOpt = False, config: ConfigOpt = None, tenant: TenantOpt = None) -> None:
+    """Keys two sources claimed for different persons: both claims, their origins, who won."""
+    from cli.identity import show_conflicts
+
+    _, cfg = load(config)
+    show_conflicts(cfg, pick_tenant(cfg, tenant), as_json=as_json)
+
+
+@identity_app.command("history")
+def identity_history(
+    identity: Annotated[str, typer.Argument(help="SYSTEM:VALUE or person:ID")],
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """The audit trail of IDENTITY's person (and of the key itself): who, when, why, before/after."""
+    from cli.identity import show_history
+
+    _, cfg = load(config)
+    show_history(cfg, pick_tenant(cfg, tenant), identity, as_json=as_json)
+
+
+@identity_app.command("erase")
+def identity_erase(
+    person: Annotated[str, typer.Argument(help="person id")],
+    reason: ReasonOpt = "erasure request",
+    yes: YesOpt = False,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Pseudonymise PERSON's logins, emails, names and message texts in the store (--yes)."""
+    from cli.identity import erase
+
+    _, cfg = load(config)
+    erase(cfg, pick_tenant(cfg, tenant), person, reason=reason, yes=yes)
 
 
 @app.command()

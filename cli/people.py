@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine
 from cli._common import die
 from config.models import Config, TenantSettings
 from identity import AmbiguousIdentity, UnknownIdentity, find_person, link_identity, parse_identity_ref
+from identity.audit import cli_actor
 from store import create_store_engine
 from store.eventlog import shard_of
 from store.reads import delivery_rows, shard_lag
@@ -88,7 +89,8 @@ def _render_grant(g: dict[str, Any]) -> list[str]:
     """The grant, its evidence in words (`insight.why`), and its deliveries."""
     occurrence = "" if g.get("occurrence", "1") == "1" else f" ({g['occurrence']})"
     when = g.get("granted_local") or g["granted_at"]
-    lines = [f"  {g['achievement']} v{g['version']}{occurrence}  granted {when}  id {g['grant_id']}"]
+    revoked = f"  REVOKED {g['revoked_at']}: {g['revoked_reason']}" if g.get("revoked_at") else ""
+    lines = [f"  {g['achievement']} v{g['version']}{occurrence}  granted {when}  id {g['grant_id']}{revoked}"]
     lines += [f"    {line}" for line in g.get("why", [])]
     for d in g["deliveries"]:
         error = f" — {d['last_error']}" if d["last_error"] else ""
@@ -97,19 +99,26 @@ def _render_grant(g: dict[str, Any]) -> list[str]:
     return lines
 
 
-def link(config: Config, tenant: TenantSettings, person: str, identity: str) -> None:
+def link(config: Config, tenant: TenantSettings, person: str, identity: str, *,
+         reason: str | None = None) -> None:
     try:
         ref = parse_identity_ref(identity)
     except ValueError as exc:
         die(str(exc))
     engine = _engine(config)
+    refused: str | None = None
     try:
-        with engine.begin() as conn:
-            released = link_identity(conn, tenant.id, person, ref, origin="cli", shards=tenant.shards)
-    except ValueError as exc:
-        die(str(exc))
+        with engine.begin() as conn:  # committed even when refused: a conflict record is kept
+            try:
+                released = link_identity(conn, tenant.id, person, ref, origin="cli", shards=tenant.shards,
+                                         actor=cli_actor(), reason=reason,
+                                         shared_mailboxes=tenant.shared_mailboxes)
+            except ValueError as exc:
+                refused = str(exc)
     finally:
         engine.dispose()
+    if refused is not None:
+        die(refused)
     print(f"linked {ref} to {person}; {released} parked event(s) released")
     if released:
         _wake(config, tenant, person)

@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     SecretStr,
     field_validator,
+    model_validator,
 )
 
 from channels import ChannelConfig, ChannelSettings
@@ -157,6 +158,31 @@ class TenantSettings(_Strict):
     achievements: list[AchievementSpec] = Field(default_factory=list)
     admin_channel: str | None = Field(
         default=None, description="the channel connector alerts go to (a declared channel id)")
+    shared_mailboxes: list[str] = Field(
+        default_factory=list, description="team addresses that are never linked to a person")
+    erase_on_delete: bool = Field(
+        default=False, description="a SCIM DELETE also erases the person's personal data")
+
+    @field_validator("shared_mailboxes")
+    @classmethod
+    def _mailboxes(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            if "@" not in address:
+                raise ValueError(f"{address!r} is not an email address")
+        return [address.strip().lower() for address in addresses]
+
+    @model_validator(mode="after")
+    def _people_linkable(self) -> TenantSettings:
+        """A declared identity that may never name a person is a config error, not a skip."""
+        from identity.precedence import check_linkable, translate_key
+        from identity.refs import parse_identity_ref
+        from identity.resolve import stored_key
+
+        for person in self.people:
+            for text in person.identities:
+                key = translate_key(stored_key(parse_identity_ref(text)))
+                check_linkable(key, shared_mailboxes=self.shared_mailboxes)
+        return self
 
     @field_validator("time_zone")
     @classmethod

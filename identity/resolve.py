@@ -17,11 +17,15 @@ begins IMMEDIATE, so whole transactions already run one at a time.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, bindparam, select, text, update
 
+from identity import audit
+from identity.conflicts import record_conflict
+from identity.precedence import check_linkable, rank, translate_key
 from identity.refs import IdentityRef
 from rules.events import Actor, CloudEvent
 from store._db import insert_for
@@ -30,6 +34,7 @@ from store.schema import events, identities, parked_keys, persons
 
 __all__ = [
     "AmbiguousIdentity",
+    "LinkConflict",
     "UnknownIdentity",
     "derived_keys",
     "find_person",
@@ -154,6 +159,10 @@ def find_person(conn: Connection, tenant: str, ref: IdentityRef) -> str:
     raise UnknownIdentity(f"no person is linked to {ref}")
 
 
+class LinkConflict(ValueError):
+    """The key is held by another person through an equal or higher source: not taken."""
+
+
 def link_identity(
     conn: Connection,
     tenant: str,
@@ -162,29 +171,88 @@ def link_identity(
     *,
     origin: str,
     shards: int,
+    actor: str | None = None,
+    reason: str | None = None,
+    shared_mailboxes: Collection[str] = (),
 ) -> int:
     """Link `ref` to `person_id` and release the parked events it resolves; returns how many.
 
-    Re-linking the same key to the same person is a no-op; to another person it is refused
-    (ValueError): moving an identity between persons is a merge, with its own audit.
+    Precedence (`identity.precedence`) decides a key another person holds: a higher origin
+    takes it over, an equal or lower one is refused (LinkConflict); either way the conflict is
+    recorded (`identity.conflicts`) unless two admins disagree (that is a typo, not a
+    conflict). The caller commits even on LinkConflict to keep that record. Identities that
+    are never linked raise NeverLinked. Every change is audited as `actor` (default: origin).
     """
-    now = datetime.now(UTC)
-    key = stored_key(ref)
-    derived = derived_keys(key)
+    key = translate_key(stored_key(ref))
+    check_linkable(key, shared_mailboxes=shared_mailboxes)
+    claim = _Claim(person_id, origin, rank(origin), actor or origin, reason)
     if conn.dialect.name == "postgresql":
-        _lock_keys(conn, tenant, [key, *derived])
-    _ensure_person(conn, tenant, person_id, now)
-    current = _lookup(conn, tenant, [key]).get(key)
-    if current is not None and current != person_id:
-        raise ValueError(f"{ref} is already linked to person {current}")
-    if current is None:
-        _insert_link(conn, tenant, key, person_id, origin=origin, now=now)
+        _lock_keys(conn, tenant, [key, *derived_keys(key)])
+    _ensure_person(conn, tenant, person_id, claim.now)
+    refused = _claim_key(conn, tenant, key, claim)
+    if refused is not None:
+        raise LinkConflict(refused)
     released = _release_for_key(conn, tenant, key, shards=shards)
-    for extra in derived:  # an xAPI learner known only by the hash of this address
-        if _lookup(conn, tenant, [extra]).get(extra) is None:
-            _insert_link(conn, tenant, extra, person_id, origin="derived", now=now)
-        released += _release_for_key(conn, tenant, extra, shards=shards)
+    for extra in derived_keys(key):  # an xAPI learner known only by the hash of this address
+        if _claim_key(conn, tenant, extra, replace(claim, origin="derived")) is None:
+            released += _release_for_key(conn, tenant, extra, shards=shards)
     return released
+
+
+@dataclass(frozen=True)
+class _Claim:
+    person: str
+    origin: str
+    rank: int  # a derived key is claimed with the rank of the link it derives from
+    actor: str
+    reason: str | None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def _claim_key(conn: Connection, tenant: str, key: Key, claim: _Claim) -> str | None:
+    """Write the claim unless a holder outranks it; None when the key is now the claimant's,
+    else why not."""
+    held = _holder(conn, tenant, key)
+    if held is None:
+        _insert_link(conn, tenant, key, claim.person, origin=claim.origin, now=claim.now)
+        audit.record(conn, tenant, actor=claim.actor, action="link", person=claim.person,
+                     identity=audit.key_text(key), reason=claim.reason, after={"origin": claim.origin})
+        return None
+    person, origin = held
+    if person == claim.person:  # kept under its first origin: that source may remove it again
+        return None
+    if claim.rank > rank(origin):
+        _set_holder(conn, tenant, key, claim.person, claim.origin)
+        if claim.origin != "derived":  # the link it derives from records the conflict
+            record_conflict(conn, tenant, key, winner=(claim.person, claim.origin), loser=held, moved=True)
+        audit.record(conn, tenant, actor=claim.actor, action="move", person=claim.person, other=person,
+                     identity=audit.key_text(key), reason=claim.reason or f"{claim.origin} outranks {origin}",
+                     before={"person": person, "origin": origin},
+                     after={"person": claim.person, "origin": claim.origin})
+        return None
+    if claim.origin != "derived" and not (origin in _ADMIN and claim.origin in _ADMIN):
+        record_conflict(conn, tenant, key, winner=held, loser=(claim.person, claim.origin), moved=False)
+    system, kind, _value = key
+    return (f"{system}:{kind} is already linked to person {person} (origin {origin}, which "
+            f"{claim.origin} does not outrank); unlink it there first or merge the persons")
+
+
+_ADMIN = ("cli", "api")
+
+
+def _holder(conn: Connection, tenant: str, key: Key) -> tuple[str, str] | None:
+    system, kind, value = key
+    row = conn.execute(select(identities.c.person_id, identities.c.origin).where(
+        identities.c.tenant == tenant, identities.c.system == system, identities.c.kind == kind,
+        identities.c.value == value)).first()
+    return None if row is None else (str(row.person_id), str(row.origin))
+
+
+def _set_holder(conn: Connection, tenant: str, key: Key, person: str, origin: str) -> None:
+    system, kind, value = key
+    conn.execute(update(identities).where(
+        identities.c.tenant == tenant, identities.c.system == system, identities.c.kind == kind,
+        identities.c.value == value).values(person_id=person, origin=origin, linked_at=datetime.now(UTC)))
 
 
 def derived_keys(key: Key) -> list[Key]:

@@ -28,6 +28,8 @@ from sqlalchemy import Connection, Engine, insert
 
 from config.models import Config, QuarantineSettings, TenantSettings
 from connectors.base import RecordResult
+from identity.learn import learn_links
+from identity.lifecycle import apply_lifecycle
 from identity.resolve import Route, known_routes, route_actors
 from rules.engine import compile_rules, without_keys
 from rules.events import RESERVED_SOURCE_PREFIX, CloudEvent
@@ -229,11 +231,15 @@ def append_validated(
     if pairs := without_pairs(tenant):  # parked events too: a B event counts whoever did it
         new = [event for event, result in zip(batch, results, strict=True) if not result.duplicate]
         record_first_seen(conn, tenant.id, new, pairs)
+    new = [(event, route) for event, route, result in zip(batch, routes, results, strict=True)
+           if not result.duplicate]
+    learn_links(conn, tenant, [e for e, _ in new], [r for _, r in new])  # released: the person's shard
     items = []
     for (index, event), route, result in zip(good, routes, results, strict=True):
         status = "duplicate" if result.duplicate else "accepted"
         if route is not None and not result.duplicate:
             dirty.add(shard_of(route.person_id, tenant.shards))
+            apply_lifecycle(conn, tenant, event, route)
         items.append(ItemOutcome(index, status, event.id, parked=result.parked))
     return items
 

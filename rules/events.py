@@ -12,10 +12,20 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["Actor", "CloudEvent", "RESERVED_SOURCE_PREFIX", "connector_source"]
+__all__ = ["Actor", "CloudEvent", "RESERVED_SOURCE_PREFIX", "connector_source", "github_noreply_id"]
 
 RESERVED_SOURCE_PREFIX = "/accolade/"
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*[a-z0-9]$")
+_NOREPLY_RE = re.compile(r"^(\d{1,20})\+([^@]+)@users\.noreply\.github\.com$")
+
+
+def github_noreply_id(address: str) -> str | None:
+    """The GitHub user id inside `ID+login@users.noreply.github.com` (None for other addresses
+    and for bots' no-reply addresses: a bot is never a person)."""
+    match = _NOREPLY_RE.match(address.strip().lower())
+    if match is None or match.group(2).endswith("[bot]"):
+        return None
+    return match.group(1)
 
 
 class Actor(BaseModel):
@@ -40,8 +50,9 @@ class Actor(BaseModel):
             out.append((self.system, "id", self.id))
         if self.login:
             out.append((self.system, "login", self.login.lower()))
-        if self.email:
-            out.append(("email", "id", self.email.lower()))
+        if self.email:  # a GitHub no-reply address is that GitHub user (identity.precedence)
+            user_id = github_noreply_id(self.email)
+            out.append(("github", "id", user_id) if user_id else ("email", "id", self.email.lower()))
         return out
 
 

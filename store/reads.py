@@ -44,6 +44,7 @@ def _grant(row: Any, delivery_list: list[dict[str, Any]]) -> dict[str, Any]:
     return {"grant_id": row.grant_id, "achievement": row.achievement, "version": row.version,
             "content_hash": row.content_hash, "granted_at": _iso(row.granted_at),
             "evidence": row.evidence, "dispatched_at": _iso(row.dispatched_at),
+            "revoked_at": _iso(row.revoked_at), "revoked_reason": row.revoked_reason,
             "deliveries": delivery_list}
 
 

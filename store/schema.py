@@ -26,10 +26,10 @@ from sqlalchemy import (
 
 __all__ = [
     "achievement_versions", "connector_health", "connector_incidents", "deliveries", "event_queue",
-    "events", "feed", "first_seen", "grants", "identities", "metadata", "parked", "parked_keys", "persons",
-    "person_profiles", "poll_cursors", "progress", "quarantine", "rule_skips", "scim_changes",
-    "scim_group_members", "scim_groups", "scim_users", "shard_state", "suspended_persons", "webhook_log",
-    "webhook_rejections", "xapi_statements",
+    "events", "feed", "first_seen", "grants", "identities", "identity_audit", "identity_conflicts",
+    "metadata", "parked", "parked_keys", "persons", "person_profiles", "poll_cursors", "progress",
+    "quarantine", "rule_skips", "scim_changes", "scim_group_members", "scim_groups", "scim_users",
+    "shard_state", "suspended_persons", "webhook_log", "webhook_rejections", "xapi_statements",
 ]
 
 metadata = MetaData()
@@ -290,6 +290,9 @@ grants = Table(
     Column("evidence", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("dispatched_at", DateTime(timezone=True)),
+    # 0010: a grant an identity change (unlink, merge) took away is marked, never deleted
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_reason", Text),
 )
 Index("ix_grants_person", grants.c.tenant, grants.c.person_id)
 Index("ix_grants_outbox", grants.c.tenant, grants.c.shard, grants.c.dispatched_at)
@@ -445,3 +448,45 @@ person_profiles = Table(
     Column("locale_source", String(16), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- identity (0010): who changed which link, when and why; keys two sources claimed ---
+
+# Every identity change (link, unlink, a moved link, merge, SCIM writes, erasure): `actor` is
+# `cli:<user>`, `api:<tenant>/key-<n>` (never the key), `scim`, `config` or `system`;
+# `identity` is `system:kind=value`. Erasure rewrites `identity`, `before` and `after` in place.
+identity_audit = Table(
+    "identity_audit",
+    metadata,
+    Column("id", _Seq, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("person_id", String(128), nullable=False),
+    Column("other_person_id", String(128)),
+    Column("identity", String(420)),
+    Column("reason", Text),
+    Column("before", JSON),
+    Column("after", JSON),
+)
+Index("ix_identity_audit_person", identity_audit.c.tenant, identity_audit.c.person_id, identity_audit.c.id)
+Index("ix_identity_audit_identity", identity_audit.c.tenant, identity_audit.c.identity)
+
+# Two sources claimed one key for different persons: the higher origin won (`moved`: the key
+# left the loser), both claims kept (identity.precedence).
+identity_conflicts = Table(
+    "identity_conflicts",
+    metadata,
+    Column("id", _Seq, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("system", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("value", String(320), nullable=False),
+    Column("winner_person", String(128), nullable=False),
+    Column("winner_origin", String(32), nullable=False),
+    Column("loser_person", String(128), nullable=False),
+    Column("loser_origin", String(32), nullable=False),
+    Column("moved", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_identity_conflicts_tenant", identity_conflicts.c.tenant, identity_conflicts.c.id)

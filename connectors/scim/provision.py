@@ -14,31 +14,39 @@ A new user joins the person an existing link already names (e.g. `email:` declar
 unless another SCIM user is that person, else a new person whose id is the SCIM id (opaque:
 no personal data reaches Temporal). A value that moved (a renamed userName, a new work
 email) loses its old link and gains the new one;
-`scim_changes` keeps before and after. A value already linked to another person is not taken
-(conflicts are issue 11 item 5's; it is logged by kind, never by value).
+`scim_changes` and the identity audit keep before and after. A value already linked to
+another person through an equal source (another SCIM user's email) is not taken and is a
+recorded conflict (`accolade identity conflicts`); one held through a lower source (config,
+an admin, a lookup) moves to this person, likewise recorded (`identity.precedence`). A value
+that is never linked (a tenant's shared mailbox) is skipped.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from scim2_models import InvalidValueException
 from sqlalchemy import Connection, delete, insert, select
 
 from config.models import TenantSettings
+from identity import audit
+from identity.precedence import NeverLinked
 from identity.refs import IdentityRef
-from identity.resolve import UnknownIdentity, find_person, link_identity, stored_key
+from identity.resolve import LinkConflict, UnknownIdentity, find_person, link_identity, stored_key
 from intake.ingest import append_validated
 from rules.events import CloudEvent
-from store._db import insert_for
-from store.schema import identities, scim_changes, scim_users, suspended_persons
+from store.profiles import set_profile
+from store.schema import identities, scim_changes, scim_users
+from store.suspended import DEPROVISIONED, is_suspended, set_suspended
 
 __all__ = ["DEPROVISIONED", "emit", "identity_values", "is_suspended", "link_user", "person_for",
-           "record_change", "refs_of", "set_suspended"]
+           "record_change", "refs_of", "set_profile_from", "set_suspended"]
 
 log = logging.getLogger("accolade.scim")
-DEPROVISIONED = "deprovisioned"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
@@ -98,17 +106,25 @@ def link_user(conn: Connection, tenant: TenantSettings, person: str, scim_id: st
                 _unlink(conn, tenant.id, person, ref)
     for ref in wanted:
         try:
-            link_identity(conn, tenant.id, person, ref, origin="scim", shards=tenant.shards)
-        except ValueError:
-            log.warning("scim user %s: %s:%s is linked to another person; not taken",
+            link_identity(conn, tenant.id, person, ref, origin="scim", shards=tenant.shards,
+                          actor="scim", shared_mailboxes=tenant.shared_mailboxes)
+        except LinkConflict:
+            log.warning("scim user %s: %s:%s is linked to another person; recorded as a conflict",
                         scim_id, ref.system, ref.kind)
+        except NeverLinked:
+            log.info("scim user %s: %s:%s is never linked; skipped", scim_id, ref.system, ref.kind)
 
 
 def _unlink(conn: Connection, tenant: str, person: str, ref: IdentityRef) -> None:
     system, kind, value = stored_key(ref)
-    conn.execute(delete(identities).where(
+    gone = conn.execute(delete(identities).where(
         identities.c.tenant == tenant, identities.c.system == system, identities.c.kind == kind,
-        identities.c.value == value, identities.c.person_id == person, identities.c.origin == "scim"))
+        identities.c.value == value, identities.c.person_id == person,
+        identities.c.origin == "scim")).rowcount
+    if gone:
+        audit.record(conn, tenant, actor="scim", action="unlink", person=person,
+                     identity=audit.key_text((system, kind, value)), reason="the SCIM value changed",
+                     before={"origin": "scim"})
 
 
 def record_change(conn: Connection, tenant: str, scim_id: str, person: str, action: str, *,
@@ -116,23 +132,26 @@ def record_change(conn: Connection, tenant: str, scim_id: str, person: str, acti
     conn.execute(insert(scim_changes).values(
         tenant=tenant, scim_id=scim_id, person_id=person, action=action,
         before=before, after=after, at=datetime.now(UTC)))
+    audit.record(conn, tenant, actor="scim", action=f"scim.{action}", person=person,
+                 identity=f"scim:id={scim_id}", before=before, after=after)
 
 
-def set_suspended(conn: Connection, tenant: str, person: str, suspended: bool) -> None:
-    """Deprovisioned persons get no deliveries (`activities.delivery`); reactivation lifts it."""
-    if not suspended:
-        conn.execute(delete(suspended_persons).where(
-            suspended_persons.c.tenant == tenant, suspended_persons.c.person_id == person))
-        return
-    conn.execute(insert_for(conn, suspended_persons).values(
-        tenant=tenant, person_id=person, reason=DEPROVISIONED, since=datetime.now(UTC),
-    ).on_conflict_do_nothing())
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,3}$")
 
 
-def is_suspended(conn: Connection, tenant: str, person: str) -> str | None:
-    """The reason no channel may reach `person`, or None."""
-    return conn.execute(select(suspended_persons.c.reason).where(
-        suspended_persons.c.tenant == tenant, suspended_persons.c.person_id == person)).scalar()
+def set_profile_from(conn: Connection, tenant: str, person: str, resource: dict[str, Any]) -> None:
+    """The user's `timezone` and `locale` become the person's profile (source `scim`, below the
+    person's own preference). An unknown zone or a malformed locale is a 400 invalidValue."""
+    zone, locale = resource.get("timezone"), resource.get("locale")
+    if zone is not None:
+        try:
+            ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            detail = f"timezone: {str(zone)[:64]!r} is not an IANA time zone"
+            raise InvalidValueException(detail=detail) from None
+    if locale is not None and not _LOCALE.match(str(locale)):
+        raise InvalidValueException(detail=f"locale: {str(locale)[:35]!r} is not a language tag like en-US")
+    set_profile(conn, tenant, person, source="scim", time_zone=zone, locale=locale)
 
 
 def emit(conn: Connection, tenant: TenantSettings, connector: str, *, type: str, fact: str,

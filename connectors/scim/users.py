@@ -42,8 +42,10 @@ from connectors.scim.provision import (
     link_user,
     person_for,
     record_change,
+    set_profile_from,
     set_suspended,
 )
+from identity.erase import erase_person
 from store.schema import scim_group_members, scim_users
 
 __all__ = ["MAX_COUNT", "Scope", "UserModel", "create_user", "delete_user", "first_error", "get_user",
@@ -137,6 +139,7 @@ def create_user(conn: Connection, scope: Scope, body: Any) -> dict[str, Any]:
         active=values["active"], resource=stored, version=1, created_at=now, updated_at=now))
     link_user(conn, scope.tenant, person, scim_id, before=None, after=values,
               external_system=scope.settings.external_system)
+    set_profile_from(conn, scope.tenant.id, person, stored)
     record_change(conn, scope.tenant.id, scim_id, person, "provisioned", before=None, after=values)
     _emit(conn, scope, scim_id, "iam.user.provisioned", f"user:{scim_id}:provisioned", values)
     if not values["active"]:
@@ -184,6 +187,7 @@ def _write(conn: Connection, scope: Scope, row: Any, user: UserModel) -> dict[st
         scim_users.c.tenant == scope.tenant.id, scim_users.c.id == row.id).values(
         user_name=user.user_name, user_name_key=user.user_name.lower(), external_id=user.external_id,
         active=after["active"], resource=stored, version=version, updated_at=now))
+    set_profile_from(conn, scope.tenant.id, row.person_id, stored)
     if before != after:
         link_user(conn, scope.tenant, row.person_id, row.id, before=before, after=after,
                   external_system=scope.settings.external_system)
@@ -202,16 +206,21 @@ def _after_change(conn: Connection, scope: Scope, row: Any, before: dict[str, An
 
 
 def delete_user(conn: Connection, scope: Scope, scim_id: str) -> None:
-    """DELETE deprovisions: the person stays (history, grants) but no channel reaches them."""
+    """DELETE deprovisions: the person stays (history, grants) but no channel reaches them.
+    With the tenant's `erase_on_delete`, their personal data is also pseudonymised
+    (`identity.erase`), before the SCIM user's row (which holds their names) goes."""
     row = _row(conn, scope, scim_id)
     values = identity_values(row.resource)
     conn.execute(delete(scim_group_members).where(
         scim_group_members.c.tenant == scope.tenant.id, scim_group_members.c.user_id == scim_id))
-    conn.execute(delete(scim_users).where(scim_users.c.tenant == scope.tenant.id, scim_users.c.id == scim_id))
     set_suspended(conn, scope.tenant.id, row.person_id, True)
     record_change(conn, scope.tenant.id, scim_id, row.person_id, "deleted", before=values, after=None)
     _emit(conn, scope, scim_id, "iam.user.deprovisioned", f"user:{scim_id}:deleted",
           {**values, "active": False})
+    if scope.tenant.erase_on_delete:
+        erase_person(conn, scope.tenant.id, row.person_id, actor="scim",
+                     reason="SCIM DELETE with the tenant's erase_on_delete")
+    conn.execute(delete(scim_users).where(scim_users.c.tenant == scope.tenant.id, scim_users.c.id == scim_id))
 
 
 def _emit(conn: Connection, scope: Scope, scim_id: str, type: str, fact: str, values: dict[str, Any]) -> None:

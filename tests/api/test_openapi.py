@@ -190,6 +190,10 @@ def test_the_spec_documents_bodies_security_and_every_status() -> None:
         "/v1/deliveries": {"get": ["200", "401", "422"]},
         "/v1/shards": {"get": ["200", "401"]},
         "/v1/connectors": {"get": ["200", "401"]},
+        "/v1/identity/conflicts": {"get": ["200", "401"]},
+        "/v1/identity/history/{person}": {"get": ["200", "401"]},
+        "/v1/identity/merge": {"post": ["200", "400", "401", "409", "422"]},
+        "/v1/identity/unlink": {"post": ["200", "400", "401", "409", "422"]},
     }
     event = spec["components"]["schemas"]["CloudEvent"]
     assert {"id", "source", "type", "time", "data"} <= set(event["required"])

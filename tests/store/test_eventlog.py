@@ -23,7 +23,7 @@ def _append(engine: Engine, batch: list) -> list:
 
 def _link(engine: Engine, ref: str, person: str = "p1") -> int:
     with engine.begin() as conn:
-        return link_identity(conn, "t1", person, parse_identity_ref(ref), origin="test",
+        return link_identity(conn, "t1", person, parse_identity_ref(ref), origin="cli",
                              shards=SHARDS)
 
 
