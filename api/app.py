@@ -31,8 +31,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api import spec
 from api.auth import require_tenant, tenant_for_key
-from api.insight import insight_router
 from api.identity import router as identity_router
+from api.insight import insight_router
 from api.limits import BodyLimitAsJson
 from api.reads import router as reads_router
 from api.scim import scim_router
