@@ -79,8 +79,7 @@ class EvaluationActivities:
         tenant = self._tenant(input.tenant)
         rules = self.rules(tenant)
         versions = {rule.key: rule.version for rule in rules}
-        channels = {s.key: [(c, tenant.channel(c).kind) for c in s.deliver_to]  # type: ignore[union-attr]
-                    for s in tenant.achievements}
+        channels = {s.key: tenant.routes(s) for s in tenant.achievements}  # routing is decided here
         with read_only(self.engine) as conn:  # compute outside the write lock
             batch = read_batch(conn, tenant.id, input.shard, limit=input.batch_size)
             items = [EvalEvent(q.seq, q.person_id, q.event, q.decision) for q in batch]
