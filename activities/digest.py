@@ -26,7 +26,6 @@ from activities.contracts import CollectGrant, DigestInput, JoinDigestInput, Sen
 from activities.delivery import FINAL_STATUSES, DeliveryActivities, person_links
 from activities.errors import DeliveryFailure, to_application_error
 from activities.evaluation import SA_PERSON, SA_TENANT
-from activities.faults import crash_point
 from activities.liveness import WORKFLOW_TASK_TIMEOUT, heartbeating
 from activities.messages import Message, compose
 from channels import Delivery, GrantView, NoRecipient
@@ -95,7 +94,6 @@ class DigestActivities:
             with self.delivery.engine.begin() as conn:
                 _settle(conn, input, rows, attempt, "retrying", None, last_error=exc.reason)
             raise to_application_error(exc) from None
-        crash_point("digest:after-send")  # the provider accepted; nothing recorded yet
         with self.delivery.engine.begin() as conn:
             _settle(conn, input, rows, attempt, "sent",
                     {"digest": input.digest_id, "message": view.grant_id, **(sent.detail or {})})
