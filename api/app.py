@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from api import spec
 from api.auth import require_tenant, tenant_for_key
 from api.limits import BodyLimitAsJson
+from api.preferences import router as preferences_router
 from api.reads import router as reads_router
 from api.scim import scim_router
 from api.xapi import xapi_router
@@ -60,6 +61,7 @@ def create_app(config: Config, engine: Engine, notifier: Notifier | None = None)
     if config.metrics.receiver:
         _metrics_route(app, receiver_registry(config, engine))
     app.include_router(reads_router)
+    app.include_router(preferences_router)
     app.include_router(xapi_router(config.api.limits))
     app.include_router(scim_router())
     app.add_middleware(BodyLimitAsJson)

@@ -74,9 +74,7 @@ def _render_grant(g: dict[str, Any]) -> list[str]:
              f"    events: {', '.join(ev['events'][:5])}" + (" …" if len(ev["events"]) > 5 else ""),
              f"    identity: via {ident.get('link', '?')} link"]
     for d in g["deliveries"]:
-        error = f" — {d['last_error']}" if d["last_error"] else ""
-        lines.append(f"    delivery {d['channel']} ({d['kind']}): {d['status']}, "
-                     f"{d['attempts']} attempt(s){error}")
+        lines.append(f"    delivery {d['channel']} ({d['kind']}): {_status(d)}, {d['attempts']} attempt(s)")
     return lines
 
 
@@ -117,11 +115,16 @@ def show_deliveries(config: Config, tenant: TenantSettings, *, failed: bool, as_
         print(json.dumps(rows, indent=2))
         return
     for r in rows:
-        error = f"  {r['last_error']}" if r["last_error"] else ""
-        print(f"{r['updated_at']}  {r['status']:<9} {r['channel']:<8} {r['achievement']}  "
-              f"person {r['person']}  grant {r['grant_id']}  attempts {r['attempts']}{error}")
+        print(f"{r['updated_at']}  {r['channel']:<8} {r['achievement']}  person {r['person']}  "
+              f"grant {r['grant_id']}  attempts {r['attempts']}  {_status(r)}")
     if not rows:
         print("no deliveries" + (" failed" if failed else ""))
+
+
+def _status(delivery: dict[str, Any]) -> str:
+    """`waiting (quiet hours until 08:00 Europe/Berlin)`, `suppressed (opted out)`, `sent`."""
+    reason = delivery.get("reason")
+    return f"{delivery['status']} ({reason})" if reason else str(delivery["status"])
 
 
 def show_shards(config: Config, tenant: TenantSettings, *, as_json: bool) -> None:

@@ -25,7 +25,10 @@ from store._db import insert_for
 from store.profiles import load_profiles, set_profile
 from store.schema import person_preferences
 
-__all__ = ["PREFERENCE_FIELDS", "Preferences", "load_preferences", "parse_quiet_hours", "save_preferences"]
+__all__ = [
+    "PREFERENCE_FIELDS", "Preferences", "load_preferences", "parse_quiet_hours", "preferences_view",
+    "save_preferences",
+]
 
 _QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 PREFERENCE_FIELDS = ("opt_out", "quiet_hours", "digest", "throttle")  # the person_preferences columns
@@ -121,3 +124,14 @@ def save_preferences(conn: Connection, tenant: str, person_id: str, update: Pref
     if profile:
         set_profile(conn, tenant, person_id, source="preferences", **profile)
     return load_preferences(conn, tenant, person_id)
+
+
+def preferences_view(conn: Connection, tenant: str, person_id: str, *, tenant_zone: str) -> dict[str, Any]:
+    """What `preferences show` and `GET …/preferences` answer: the preferences, where the zone
+    and locale came from, and the zone in effect (the person's, else the tenant's)."""
+    prefs = load_preferences(conn, tenant, person_id)
+    profile = load_profiles(conn, tenant, [person_id]).get(person_id)
+    return {"person": person_id, **prefs.model_dump(),
+            "time_zone_source": profile.time_zone_source if profile else None,
+            "locale_source": profile.locale_source if profile else None,
+            "effective_time_zone": prefs.time_zone or tenant_zone}
