@@ -115,8 +115,9 @@ def show_deliveries(config: Config, tenant: TenantSettings, *, failed: bool, as_
         print(json.dumps(rows, indent=2))
         return
     for r in rows:
-        print(f"{r['updated_at']}  {r['channel']:<8} {r['achievement']}  person {r['person']}  "
-              f"grant {r['grant_id']}  attempts {r['attempts']}  {_status(r)}")
+        reason = f"  ({r['reason']})" if r["reason"] else ""
+        print(f"{r['updated_at']}  {r['status']:<10} {r['channel']:<8} {r['achievement']}  "
+              f"person {r['person']}  grant {r['grant_id']}  attempts {r['attempts']}{reason}")
     if not rows:
         print("no deliveries" + (" failed" if failed else ""))
 
