@@ -185,6 +185,8 @@ def test_the_spec_documents_bodies_security_and_every_status() -> None:
                                      "get": ["200", "400", "401", "404", "405", "503"]},
         "/v1/persons/{identity}": {"get": ["200", "400", "401", "404", "409"]},
         "/v1/persons/{identity}/feed": {"get": ["200", "400", "401", "404", "409"]},
+        "/v1/persons/{identity}/preferences": {"get": ["200", "400", "401", "404", "409"],
+                                               "put": ["200", "400", "401", "404", "409"]},
         "/v1/deliveries": {"get": ["200", "401", "422"]},
         "/v1/shards": {"get": ["200", "401"]},
         "/v1/connectors": {"get": ["200", "401"]},
