@@ -7,9 +7,11 @@ the night re-checks the grant, the person (deprovisioned?) and the preferences w
 
 In this order:
 
-1. a channel the person opted out of → `suppressed`, reason `opted out` (any kind);
+1. a channel the person opted out of → `suppressed`, reason `opted out` (any kind; not a team
+   post, see 2);
 2. only channels that interrupt a person (`PERSONAL_KINDS`: Slack, email) are paced further;
-   the console, the feed and webhooks into other systems are not;
+   the console, the feed and webhooks into other systems are not, nor a team post (a target
+   `<channel-id>.team`: channel ids have no dot), which the team reads, not the person;
 3. a digest preference → `waiting` for the person's digest of the period (`digest/…`);
 4. inside quiet hours → `waiting` until they end, in the person's zone;
 5. a throttle of N a day reached → `waiting` until the person's next day. We wait rather
@@ -79,6 +81,8 @@ def attempt_time() -> datetime:
 
 def pace(conn: Connection, tenant: TenantSettings, row: Any, now: datetime) -> Hold | Suppress | None:
     """The decision for one deliveries row at `now`; None sends now (admitted, if throttled)."""
+    if "." in row.channel:  # a target beside a channel id (a Slack team post, `<id>.team`) reaches a team
+        return None
     prefs = load_preferences(conn, tenant.id, row.person_id)
     if row.channel in prefs.opt_out:
         return Suppress("opted out")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, time, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert, select
@@ -14,7 +15,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.contracts import DeliverInput, EvaluateShardInput
 from activities.delivery import DeliveryActivities
 from activities.evaluation import EvaluationActivities
-from activities.pacing import digest_period, quiet_until
+from activities.pacing import Suppress, digest_period, pace, quiet_until
 from channels import Clients
 from config import Config, parse_config
 from identity.sync import sync_people
@@ -127,6 +128,16 @@ def test_a_throttle_admits_n_a_day_and_the_rest_wait_for_the_persons_next_day(en
     with engine.connect() as conn:
         admitted = conn.execute(select(deliveries.c.admitted_at).where(deliveries.c.channel == "email")).all()
     assert sum(a is not None for (a,) in admitted) == 1
+
+
+def test_a_team_post_is_not_paced_by_the_persons_preferences(engine: Engine, db_url: str) -> None:
+    config, _ = _granted(engine, db_url, "127.0.0.1:25", [])
+    _prefer(engine, opt_out=["email"], quiet_hours="00:00-23:59", digest="daily")
+    row = SimpleNamespace(person_id="demo-1", channel="email", kind="email", admitted_at=None, grant_id="g")
+    with engine.begin() as conn:
+        assert pace(conn, config.tenants[0], row, datetime.now(UTC)) == Suppress("opted out")
+        team = SimpleNamespace(**{**vars(row), "channel": "slack.team", "kind": "slack"})
+        assert pace(conn, config.tenants[0], team, datetime.now(UTC)) is None
 
 
 def test_quiet_hours_across_midnight_within_a_day_and_over_a_dst_change() -> None:
