@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
+from activities.digest import DigestActivities
 from activities.evaluation import EvaluationActivities
 from activities.liveness import HEARTBEAT_THROTTLE, STICKY_TIMEOUT
 from activities.polling import PollingActivities
@@ -51,6 +52,7 @@ def build_worker(client: Client, config: Config, engine: Engine, *, task_queue: 
     queue = task_queue or config.temporal.task_queue
     evaluation = EvaluationActivities(engine, config, client, queue)
     delivery = DeliveryActivities(engine, config, clients=channel_clients)
+    digest = DigestActivities(delivery, client, queue)
     polling = PollingActivities(intake or Intake(config, engine), poll_clients or {})
     watch = WatchActivities(engine, config, console=console)
     return Worker(
@@ -58,7 +60,8 @@ def build_worker(client: Client, config: Config, engine: Engine, *, task_queue: 
         task_queue=queue,
         workflows=list(WORKFLOWS),
         activities=[evaluation.evaluate_shard, evaluation.dispatch_grants,
-                    delivery.deliver, delivery.mark_failed, polling.poll_connector,
+                    delivery.deliver, delivery.mark_failed, digest.join_digest, digest.send_digest,
+                    polling.poll_connector,
                     watch.check_connectors],
         activity_executor=executor,
         max_concurrent_activities=8,

@@ -12,6 +12,12 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "CollectGrant",
+    "DigestInput",
+    "DigestResult",
+    "JoinDigestInput",
+    "SendDigestInput",
+    "SendDigestResult",
     "DeliverGrantInput",
     "DeliverGrantResult",
     "DeliverInput",
@@ -96,9 +102,58 @@ class DeliverInput(BaseModel):
 
 
 class DeliverResult(BaseModel):
+    """`waiting`: ask again at `until` (UTC), or, with `digest` (a period key), hand the grant
+    to the person's digest of that period (`JoinDigestInput`)."""
+
     channel: str
-    status: str  # sent | fell_back | suppressed | failed
+    status: str  # sent | fell_back | suppressed | failed | waiting
     detail: str | None = None
+    until: datetime | None = None
+    digest: str | None = None
+
+
+class JoinDigestInput(BaseModel):
+    tenant: str
+    person_id: str
+    channel: str
+    period: str  # day-2026-11-30 | week-2026-11-30
+    due: datetime
+    grant_id: str
+
+
+class DigestInput(BaseModel):
+    """A `DigestWorkflow` run, id `digest/<tenant>/<person>/<channel>/<period>`."""
+
+    tenant: str
+    person_id: str
+    channel: str
+    period: str
+    due: datetime
+
+
+class CollectGrant(BaseModel):
+    """The `collect` signal: one more grant for this digest."""
+
+    grant_id: str
+
+
+class SendDigestInput(BaseModel):
+    tenant: str
+    person_id: str
+    channel: str
+    digest_id: str  # the workflow id
+    grant_ids: list[str]
+
+
+class SendDigestResult(BaseModel):
+    status: str  # sent | suppressed | fell_back | nothing (every grant was settled already)
+    grants: int = 0
+    detail: str | None = None
+
+
+class DigestResult(BaseModel):
+    sends: int
+    grants: int
 
 
 class MarkFailedInput(BaseModel):

@@ -17,6 +17,9 @@ the guard and the bookkeeping:
 - a person deprovisioned by SCIM or Okta (`suspended_persons`) is reached on no channel:
   `suppressed`, reason `deprovisioned`, before any channel is built; a grant revoked by an
   unlink or merge likewise (`suppressed`, reason `revoked`);
+- the person's preferences pace the send (`activities.pacing`): opted out → `suppressed`;
+  quiet hours, a digest or a throttle → `waiting` with why and until, and the workflow asks
+  again then, when every check above runs again;
 - a link a channel learned (Slack's lookup by email) is stored here, never by the channel.
 """
 
@@ -35,6 +38,7 @@ from activities.errors import DeliveryFailure, Permanent, Retryable, to_applicat
 from activities.faults import crash_point
 from activities.liveness import heartbeating
 from activities.messages import compose
+from activities.pacing import Hold, Suppress, attempt_time, pace
 from channels import Channel, Clients, Delivery, GrantView, Links, NoRecipient, Sent, build_channel
 from channels.feed import write_feed
 from config.models import Config
@@ -43,7 +47,7 @@ from metrics import pipeline as metrics
 from store.schema import deliveries, grants, identities
 from store.suspended import is_suspended
 
-__all__ = ["DeliveryActivities", "FINAL_STATUSES"]
+__all__ = ["DeliveryActivities", "FINAL_STATUSES", "person_links"]
 
 log = logging.getLogger("accolade.delivery")
 FINAL_STATUSES = ("sent", "fell_back", "suppressed")
@@ -77,6 +81,8 @@ class DeliveryActivities:
             if (reason := _revoked(conn, input.grant_id) or is_suspended(conn, input.tenant, row.person_id)):
                 _mark_sent(conn, input, attempt, status="suppressed", detail={"reason": reason})
                 return DeliverResult(channel=input.channel, status="suppressed", detail=reason)
+            if (paced := self._pace(conn, input, row, attempt)) is not None:
+                return paced
             job = self._prepare(conn, input, attempt)
         try:
             result = self._send(input, job)
@@ -88,6 +94,22 @@ class DeliveryActivities:
         if result.status != "suppressed":
             metrics.delivered(input.tenant, row.kind, result.status, job.created_at)
         return result
+
+    def _pace(self, conn: Connection, input: DeliverInput, row: Any, attempt: int) -> DeliverResult | None:
+        """Opted out, or not now (quiet hours, digest, throttle: `activities.pacing`)."""
+        tenant = self.config.tenant(input.tenant)
+        if tenant is None:
+            return None  # `_prepare` reports the missing configuration
+        decision = pace(conn, tenant, row, attempt_time())
+        if isinstance(decision, Suppress):
+            _mark_sent(conn, input, attempt, status="suppressed", detail={"reason": decision.reason})
+            return DeliverResult(channel=input.channel, status="suppressed", detail=decision.reason)
+        if isinstance(decision, Hold):
+            conn.execute(update(deliveries).where(*_key(input)).values(
+                status="waiting", detail=decision.detail(), updated_at=datetime.now(UTC)))
+            return DeliverResult(channel=input.channel, status="waiting", detail=decision.why,
+                                 until=decision.until, digest=decision.digest)
+        return None
 
     @activity.defn(name="mark_delivery_failed")
     def mark_failed(self, input: MarkFailedInput) -> None:
@@ -117,11 +139,15 @@ class DeliveryActivities:
                          granted_at=grant.granted_at, evidence=grant.evidence)
         recipient, unreachable = "", None
         try:
-            recipient = channel.recipient(_links(conn, input.tenant, grant.person_id))
+            recipient = channel.recipient(person_links(conn, input.tenant, grant.person_id))
         except NoRecipient as exc:
             unreachable = exc.reason
         delivery = Delivery(input.channel, view, compose(spec, grant.evidence), recipient, attempt)
         return _Job(delivery, channel, grant.created_at, unreachable)
+
+    def channel(self, tenant: str, channel_id: str) -> Channel:
+        """The channel built from the tenant's settings, once per worker (digests use it too)."""
+        return self._channel(DeliverInput(tenant=tenant, grant_id="", channel=channel_id))
 
     def _channel(self, input: DeliverInput) -> Channel:
         key = (input.tenant, input.channel)
@@ -213,7 +239,7 @@ def _mark_sent(conn: Connection, input: DeliverInput, attempt: int, status: str 
     ))
 
 
-def _links(conn: Connection, tenant: str, person: str) -> Links:
+def person_links(conn: Connection, tenant: str, person: str) -> Links:
     rows = conn.execute(select(identities.c.system, identities.c.kind, identities.c.value).where(
         identities.c.tenant == tenant, identities.c.person_id == person,
     ).order_by(identities.c.system, identities.c.kind, identities.c.value)).all()

@@ -27,7 +27,7 @@ from activities.contracts import (
 from activities.faults import crash_point
 from activities.liveness import WORKFLOW_TASK_TIMEOUT, heartbeating, heartbeating_async
 from activities.shard_round import Round, RoundResult, evaluate_round, read_round, rule_context
-from config.models import Config, TenantSettings
+from config.models import Config, Route, TenantSettings
 from metrics import pipeline as metrics
 from rules.engine import RuleSet, compile_rules
 from store import read_only
@@ -130,9 +130,9 @@ class EvaluationActivities:
                                    undispatched=_refs(tenant, outbox), next_due=upcoming,
                                    due=len(work.due), skipped=len(result.skipped))
 
-    def _channels(self, tenant: TenantSettings) -> dict[str, list[tuple[str, str]]]:
-        return {s.key: [(c, tenant.channel(c).kind) for c in s.deliver_to]  # type: ignore[union-attr]
-                for s in tenant.achievements}
+    def _channels(self, tenant: TenantSettings) -> dict[str, list[Route]]:
+        """Routing is decided here, when grants are stored: `deliver_to`, else importance."""
+        return {s.key: tenant.routes(s) for s in tenant.achievements}
 
     @activity.defn(name="dispatch_grants")
     async def dispatch_grants(self, input: DispatchInput) -> DispatchResult:

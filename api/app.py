@@ -34,6 +34,7 @@ from api.auth import require_tenant, tenant_for_key
 from api.identity import router as identity_router
 from api.insight import insight_router
 from api.limits import BodyLimitAsJson
+from api.preferences import router as preferences_router
 from api.reads import router as reads_router
 from api.scim import scim_router
 from api.xapi import xapi_router
@@ -66,6 +67,7 @@ def create_app(config: Config, engine: Engine, notifier: Notifier | None = None)
     app.include_router(reads_router)
     app.include_router(insight_router(config.api.limits))
     app.include_router(identity_router)
+    app.include_router(preferences_router)
     app.include_router(xapi_router(config.api.limits))
     app.include_router(scim_router())
     app.add_middleware(BodyLimitAsJson)

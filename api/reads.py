@@ -69,7 +69,10 @@ class Delivery(_Row):
     grant_id: str
     channel: str
     kind: str | None = None
-    status: str
+    status: str = Field(description="queued, waiting, sent, retrying, failed, suppressed or fell_back")
+    reason: str | None = Field(
+        default=None, description="why, in words: `quiet hours until 08:00 Europe/Berlin`, `opted out`, "
+                                  "`forbidden by policy`, the last error, the failure")
     attempts: int | None = None
     last_error: str | None = None
     detail: Any = None

@@ -26,6 +26,8 @@ app.add_typer(person_app, name="person")
 app.add_typer(identity_app, name="identity")
 quarantine_app = typer.Typer(no_args_is_help=True, help="Bad input kept for inspection.")
 app.add_typer(quarantine_app, name="quarantine")
+preferences_app = typer.Typer(no_args_is_help=True, help="A person's delivery preferences.")
+app.add_typer(preferences_app, name="preferences")
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="path to accolade.yaml")]
 TenantOpt = Annotated[str | None, typer.Option("--tenant", help="tenant id (default: the only one)")]
@@ -327,6 +329,43 @@ def deliveries(
 
     _, cfg = load(config)
     show_deliveries(cfg, pick_tenant(cfg, tenant), failed=failed, as_json=as_json)
+
+
+IdentityArg = Annotated[str, typer.Argument(help="SYSTEM:VALUE, e.g. github:Codertocat")]
+_CLEAR = "; `off` clears it"
+
+
+@preferences_app.command("set")
+def preferences_set(
+    identity: IdentityArg,
+    opt_out: Annotated[list[str] | None, typer.Option(help="channel id to stop using (repeat)")] = None,
+    opt_in: Annotated[list[str] | None, typer.Option(help="channel id to use again (repeat)")] = None,
+    quiet_hours: Annotated[str | None, typer.Option(help="HH:MM-HH:MM in the person's zone" + _CLEAR)] = None,
+    time_zone: Annotated[str | None, typer.Option(help="IANA zone, e.g. Europe/Berlin" + _CLEAR)] = None,
+    digest: Annotated[str | None, typer.Option(help="daily or weekly" + _CLEAR)] = None,
+    throttle: Annotated[str | None, typer.Option(help="at most N messages a day" + _CLEAR)] = None,
+    locale: Annotated[str | None, typer.Option(help="e.g. de, pt_BR, ar" + _CLEAR)] = None,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Change the options given; the rest stay as they are."""
+    from cli.preferences import set_preferences
+
+    _, cfg = load(config)
+    options = {"quiet_hours": quiet_hours, "time_zone": time_zone, "digest": digest, "throttle": throttle,
+               "locale": locale}
+    set_preferences(cfg, pick_tenant(cfg, tenant), identity, opt_out=opt_out or [], opt_in=opt_in or [],
+                    options=options)
+
+
+@preferences_app.command("show")
+def preferences_show(identity: IdentityArg, as_json: JsonOpt = False, config: ConfigOpt = None,
+                     tenant: TenantOpt = None) -> None:
+    """Opt-outs, quiet hours, digest, throttle, time zone and locale (with their source)."""
+    from cli.preferences import show_preferences
+
+    _, cfg = load(config)
+    show_preferences(cfg, pick_tenant(cfg, tenant), identity, as_json=as_json)
 
 
 @app.command()

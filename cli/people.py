@@ -93,9 +93,7 @@ def _render_grant(g: dict[str, Any]) -> list[str]:
     lines = [f"  {g['achievement']} v{g['version']}{occurrence}  granted {when}  id {g['grant_id']}{revoked}"]
     lines += [f"    {line}" for line in g.get("why", [])]
     for d in g["deliveries"]:
-        error = f" — {d['last_error']}" if d["last_error"] else ""
-        lines.append(f"    delivery {d['channel']} ({d['kind']}): {d['status']}, "
-                     f"{d['attempts']} attempt(s){error}")
+        lines.append(f"    delivery {d['channel']} ({d['kind']}): {_status(d)}, {d['attempts']} attempt(s)")
     return lines
 
 
@@ -143,11 +141,17 @@ def show_deliveries(config: Config, tenant: TenantSettings, *, failed: bool, as_
         print(json.dumps(rows, indent=2))
         return
     for r in rows:
-        error = f"  {r['last_error']}" if r["last_error"] else ""
-        print(f"{r['updated_at']}  {r['status']:<9} {r['channel']:<8} {r['achievement']}  "
-              f"person {r['person']}  grant {r['grant_id']}  attempts {r['attempts']}{error}")
+        reason = f"  ({r['reason']})" if r["reason"] else ""
+        print(f"{r['updated_at']}  {r['status']:<10} {r['channel']:<8} {r['achievement']}  "
+              f"person {r['person']}  grant {r['grant_id']}  attempts {r['attempts']}{reason}")
     if not rows:
         print("no deliveries" + (" failed" if failed else ""))
+
+
+def _status(delivery: dict[str, Any]) -> str:
+    """`waiting (quiet hours until 08:00 Europe/Berlin)`, `suppressed (opted out)`, `sent`."""
+    reason = delivery.get("reason")
+    return f"{delivery['status']} ({reason})" if reason else str(delivery["status"])
 
 
 def show_shards(config: Config, tenant: TenantSettings, *, as_json: bool) -> None:

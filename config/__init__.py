@@ -207,18 +207,17 @@ def _cross_references(config: Config, loaded: Loaded) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     for t, tenant in enumerate(config.tenants):
         channel_ids = {c.id for c in tenant.channels}
-        for a, achievement in enumerate(tenant.achievements):
-            for d, channel in enumerate(achievement.deliver_to):
-                if channel not in channel_ids:
-                    path = ("tenants", t, "achievements", a, "deliver_to", d)
-                    known = ", ".join(sorted(channel_ids)) or "none declared"
-                    message = f"unknown channel {channel!r} (channels: {known})"
-                    issues.append(ConfigIssue(loaded.line_of(path), path, message))
-        if tenant.admin_channel is not None and tenant.admin_channel not in channel_ids:
-            path = ("tenants", t, "admin_channel")
-            known = ", ".join(sorted(channel_ids)) or "none declared"
-            message = f"unknown channel {tenant.admin_channel!r} (channels: {known})"
-            issues.append(ConfigIssue(loaded.line_of(path), path, message))
+        named: list[tuple[KeyPath, str]] = [
+            (("tenants", t, "achievements", a, "deliver_to", d), channel)
+            for a, achievement in enumerate(tenant.achievements)
+            for d, channel in enumerate(achievement.deliver_to)]
+        named += [(("tenants", t, "routing", name, i), channel)
+                  for name, i, channel in tenant.routing.named()]
+        if tenant.admin_channel is not None:
+            named.append((("tenants", t, "admin_channel"), tenant.admin_channel))
+        known = ", ".join(sorted(channel_ids)) or "none declared"
+        issues += [ConfigIssue(loaded.line_of(path), path, f"unknown channel {channel!r} (channels: {known})")
+                   for path, channel in named if channel not in channel_ids]
         issues += _duplicate_keys(tenant, t, loaded)
     issues += _unique_in_file(config, loaded)
     issues += _keys_stay_in_their_tenant(config, loaded)

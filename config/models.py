@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -29,6 +29,8 @@ __all__ = [
     "MetricsSettings",
     "QuarantineSettings",
     "Config",
+    "Route",
+    "RoutingPolicy",
     "ConnectorSettings",
     "PersonSettings",
     "StoreSettings",
@@ -142,6 +144,34 @@ class PersonSettings(_Strict):
         return identities
 
 
+class RoutingPolicy(_Strict):
+    """Which channels each importance uses, and which the tenant forbids (README "Routing").
+
+    An achievement's own `deliver_to` overrides its importance's list; a forbidden channel is
+    never sent to, whichever list names it: its delivery is recorded `suppressed` with the
+    reason `forbidden by policy`, so admins see what was held back.
+    """
+
+    low: list[str] = Field(default_factory=list)
+    normal: list[str] = Field(default_factory=list)
+    high: list[str] = Field(default_factory=list)
+    forbidden: list[str] = Field(default_factory=list)
+
+    def named(self) -> list[tuple[str, int, str]]:
+        """(list name, index, channel id) of every channel the policy names, for checks."""
+        lists = (("low", self.low), ("normal", self.normal), ("high", self.high),
+                 ("forbidden", self.forbidden))
+        return [(name, i, channel) for name, ids in lists for i, channel in enumerate(ids)]
+
+
+class Route(NamedTuple):
+    """One channel a grant goes to; `forbidden` rows are stored `suppressed`, never sent."""
+
+    channel: str
+    kind: str
+    forbidden: bool = False
+
+
 class TenantSettings(_Strict):
     id: str = Field(pattern=_ID)
     time_zone: str = "UTC"
@@ -183,6 +213,8 @@ class TenantSettings(_Strict):
                 key = translate_key(stored_key(parse_identity_ref(text)))
                 check_linkable(key, shared_mailboxes=self.shared_mailboxes)
         return self
+    routing: RoutingPolicy = Field(
+        default_factory=RoutingPolicy, description="channels per importance; channels forbidden here")
 
     @field_validator("time_zone")
     @classmethod
@@ -201,6 +233,13 @@ class TenantSettings(_Strict):
 
     def channel(self, channel_id: str) -> ChannelSettings | None:
         return next((c for c in self.channels if c.id == channel_id), None)
+
+    def routes(self, spec: AchievementSpec) -> list[Route]:
+        """The channels a grant of `spec` goes to: its `deliver_to`, else its importance's list."""
+        chosen = spec.deliver_to or getattr(self.routing, spec.importance)
+        forbidden = set(self.routing.forbidden)
+        return [Route(c, self.channel(c).kind, c in forbidden)  # type: ignore[union-attr]
+                for c in dict.fromkeys(chosen)]
 
 
 class Config(_Strict):

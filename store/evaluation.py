@@ -6,7 +6,7 @@ evidence, queued deliveries and the consumed queue items in ONE transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -34,6 +34,8 @@ __all__ = [
     "save_progress",
     "undispatched",
 ]
+
+_FORBIDDEN = {"reason": "forbidden by policy"}
 
 
 # The headline fields live in their own columns (as before 0008), not twice in `state`.
@@ -184,12 +186,15 @@ def _utc(value: datetime) -> datetime:
 
 def insert_grants(
     conn: Connection, tenant: str, shard: int, new: Sequence[Grant],
-    channels: dict[str, list[tuple[str, str]]],
+    channels: Mapping[str, Sequence[tuple[str, str, bool]]],
 ) -> int:
     """Store grants (a grant id already present is kept as it was) and queue their deliveries.
 
-    Two executemany statements on cached INSERTs, whatever the number of grants: one per
-    grant was a round-trip and a statement build each, inside the shard's write transaction.
+    `channels` maps an achievement key to its routes, (channel id, kind, forbidden): a channel
+    the tenant forbids gets its row `suppressed` (reason `forbidden by policy`) right here, so
+    the delivery workflow never sends it and admins see what was held back. Two executemany
+    statements on cached INSERTs, whatever the number of grants: one per grant was a
+    round-trip and a statement build each, inside the shard's write transaction.
     """
     if not new:
         return 0
@@ -202,15 +207,16 @@ def insert_grants(
         "created_at": now,
         # nothing to deliver: no delivery workflow either (one Temporal start per grant is
         # what limits throughput; bench/README.md)
-        "dispatched_at": None if channels.get(grant.rule.key) else now,
+        "dispatched_at": None if any(not r[2] for r in channels.get(grant.rule.key, ())) else now,
     } for grant in new]
     stmt = _insert(conn, grants).on_conflict_do_nothing(index_elements=["grant_id"])
     stored = {r.grant_id for r in conn.execute(stmt.returning(grants.c.grant_id), rows)}
     queued = [
         {"grant_id": grant.grant_id, "channel": channel_id, "tenant": tenant, "person_id": grant.person_id,
-         "kind": kind, "status": "queued", "attempts": 0, "updated_at": now}
+         "kind": kind, "status": "suppressed" if forbidden else "queued", "attempts": 0, "updated_at": now,
+         "detail": _FORBIDDEN if forbidden else None}
         for grant in new if grant.grant_id in stored
-        for channel_id, kind in channels.get(grant.rule.key, [])
+        for channel_id, kind, forbidden in channels.get(grant.rule.key, ())
     ]
     if queued:
         conn.execute(_insert(conn, deliveries).on_conflict_do_nothing(
@@ -237,7 +243,8 @@ def undispatched(conn: Connection, tenant: str, shard: int, *, limit: int = 200)
     by_grant: dict[str, list[str]] = {r.grant_id: [] for r in rows}
     for d in conn.execute(
         select(deliveries.c.grant_id, deliveries.c.channel)
-        .where(deliveries.c.grant_id.in_(list(by_grant))).order_by(deliveries.c.channel)
+        .where(deliveries.c.grant_id.in_(list(by_grant)), deliveries.c.status != "suppressed")
+        .order_by(deliveries.c.channel)
     ):
         by_grant[d.grant_id].append(d.channel)
     return [OutboxGrant(r.grant_id, r.person_id, r.achievement, by_grant[r.grant_id]) for r in rows]

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, func, select
 
 from store.schema import deliveries, feed, grants, identities, progress
 
-__all__ = ["delivery_rows", "feed_rows", "person_view"]
+__all__ = ["delivery_reason", "delivery_rows", "feed_rows", "person_view"]
 
 
 def _iso(value: Any) -> str | None:
@@ -59,8 +59,24 @@ def _deliveries_by_grant(conn: Connection, grant_ids: list[str]) -> dict[str, li
 
 def _delivery(d: Any) -> dict[str, Any]:
     return {"grant_id": d.grant_id, "channel": d.channel, "kind": d.kind, "status": d.status,
+            "reason": delivery_reason(d.status, d.detail, d.last_error),
             "attempts": d.attempts, "last_error": d.last_error, "detail": d.detail,
             "updated_at": _iso(d.updated_at), "sent_at": _iso(d.sent_at)}
+
+
+def delivery_reason(status: str, detail: dict[str, Any] | None, last_error: str | None) -> str | None:
+    """Why a delivery is in its status, in words: `quiet hours until 08:00 Europe/Berlin`,
+    `opted out`, `forbidden by policy`, the last error of a retry, a failure's reason."""
+    detail = detail or {}
+    if status == "waiting":
+        return detail.get("shown") or detail.get("why")
+    if status in ("retrying", "failed"):
+        return last_error
+    if status == "fell_back":
+        return f"to the {detail.get('to', 'feed')}: {detail.get('reason', '?')}"
+    if status == "sent" and "digest" in detail:
+        return f"in digest {detail['digest']}"
+    return detail.get("reason")
 
 
 def delivery_rows(conn: Connection, tenant: str, *, failed_only: bool = False,

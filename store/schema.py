@@ -27,9 +27,10 @@ from sqlalchemy import (
 __all__ = [
     "achievement_versions", "connector_health", "connector_incidents", "deliveries", "event_queue",
     "events", "feed", "first_seen", "grants", "identities", "identity_audit", "identity_conflicts",
-    "metadata", "parked", "parked_keys", "persons", "person_profiles", "poll_cursors", "progress",
-    "quarantine", "rule_skips", "scim_changes", "scim_group_members", "scim_groups", "scim_users",
-    "shard_state", "suspended_persons", "webhook_log", "webhook_rejections", "xapi_statements",
+    "metadata", "parked", "parked_keys", "persons", "person_preferences", "person_profiles",
+    "poll_cursors", "progress", "quarantine", "rule_skips", "scim_changes", "scim_group_members",
+    "scim_groups", "scim_users", "shard_state", "suspended_persons", "webhook_log", "webhook_rejections",
+    "xapi_statements",
 ]
 
 metadata = MetaData()
@@ -305,13 +306,18 @@ deliveries = Table(
     Column("tenant", String(64), nullable=False),
     Column("person_id", String(128), nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("status", String(16), nullable=False),  # queued|retrying|sent|failed|fell_back
+    # queued|waiting|retrying|sent|failed|suppressed|fell_back
+    Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("detail", JSON),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
+    # when a person's throttle let this send through: counted toward their day before the
+    # provider answered, so parallel sends cannot overrun it (migration 0009)
+    Column("admitted_at", DateTime(timezone=True)),
 )
+Index("ix_deliveries_admitted", deliveries.c.tenant, deliveries.c.person_id, deliveries.c.admitted_at)
 Index("ix_deliveries_status", deliveries.c.tenant, deliveries.c.status)
 
 feed = Table(
@@ -490,3 +496,16 @@ identity_conflicts = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_identity_conflicts_tenant", identity_conflicts.c.tenant, identity_conflicts.c.id)
+# A person's delivery preferences (migration 0009): channels opted out of, quiet hours in their
+# zone (`person_profiles.time_zone`), a digest instead of single messages, a daily throttle.
+person_preferences = Table(
+    "person_preferences",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("person_id", String(128), primary_key=True),
+    Column("opt_out", JSON, nullable=False),  # channel ids
+    Column("quiet_hours", String(11), nullable=True),  # "22:00-08:00"
+    Column("digest", String(8), nullable=True),  # daily | weekly
+    Column("throttle", Integer, nullable=True),  # at most N per day
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,5 +1,8 @@
 """A real SMTP server for tests: `aiosmtpd` in a thread on a free port, keeping what it received.
 
+Also the demo's mail sink (README "Try it"): `.venv/bin/python -m tests.smtp_sink --port 8025`
+prints each message it receives (recipients, Message-ID, subject, the text part).
+
 Optionally it offers STARTTLS with a self-signed certificate made here (for 127.0.0.1) and
 requires a login over it; `fail_next` scripts replies (`451` greylisting, `550` no such user)
 for the next DATA commands, as real servers send them.
@@ -36,8 +39,9 @@ class _Handler:
 
 
 class SmtpSink:
-    def __init__(self, *, tls_dir: Path | None = None, login: tuple[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, *, tls_dir: Path | None = None, login: tuple[str, str] | None = None,
+                 port: int | None = None) -> None:
+        self.port = port or free_port()
         self.received: list[tuple[list[str], EmailMessage]] = []
         self.replies: list[str] = []
         self.logins: list[str] = []
@@ -99,3 +103,26 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_path, key_path
+
+
+def main() -> None:  # pragma: no cover - the demo's sink, run by hand
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description="Print every mail received on 127.0.0.1:PORT.")
+    parser.add_argument("--port", type=int, default=8025)
+    port = parser.parse_args().port
+    with SmtpSink(port=port) as sink:
+        print(f"SMTP sink on 127.0.0.1:{port}; Ctrl-C stops it", flush=True)
+        shown = 0
+        while True:
+            for to, mail in sink.received[shown:]:
+                text = mail.get_body(preferencelist=("plain",))
+                print(f"--- mail to {', '.join(to)}\nMessage-ID: {mail['Message-ID']}\nSubject: {mail['Subject']}\n"
+                      f"{text.get_content().strip() if text else ''}", flush=True)
+            shown = len(sink.received)
+            time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    main()

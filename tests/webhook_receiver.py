@@ -5,6 +5,10 @@ as a customer's intranet or HR system would.
 It answers 204 to a verified request and 401 to one that fails verification; `fail_next`
 scripts replies (503 with `Retry-After`, 410 Gone) for the next requests, before
 verification, as an overloaded or retired endpoint would.
+
+Also the demo's receiver (README "Try it"): `.venv/bin/python -m tests.webhook_receiver --port
+8026` verifies with `$ACCOLADE_WEBHOOK_SECRET` (else the demo's published default) and prints
+each request: verified or not, its webhook-id, and the grant document.
 """
 
 from __future__ import annotations
@@ -28,12 +32,12 @@ class Received:
 
 
 class WebhookReceiver:
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, *, port: int = 0) -> None:
         self.verifier = Webhook(secret)
         self.received: list[Received] = []
         self.replies: list[tuple[int, dict[str, str]]] = []
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
@@ -86,3 +90,29 @@ def _handler(receiver: WebhookReceiver) -> Any:
             pass
 
     return Handler
+
+
+DEMO_SECRET = "whsec_ZGVtby13ZWJob29rLXNlY3JldC1wdWJsaXNoZWQ="  # examples/accolade.yaml's default
+
+
+def main() -> None:  # pragma: no cover - the demo's receiver, run by hand
+    import argparse
+    import os
+    import time
+
+    parser = argparse.ArgumentParser(description="Verify and print Accolade's signed webhooks.")
+    parser.add_argument("--port", type=int, default=8026)
+    port = parser.parse_args().port
+    with WebhookReceiver(os.environ.get("ACCOLADE_WEBHOOK_SECRET", DEMO_SECRET), port=port) as receiver:
+        print(f"webhook receiver on {receiver.url}; Ctrl-C stops it", flush=True)
+        shown = 0
+        while True:
+            for r in receiver.received[shown:]:
+                state = "verified" if r.verified else "REFUSED (signature)"
+                print(f"--- {state} webhook-id {r.headers.get('webhook-id')}\n{r.body.decode()}", flush=True)
+            shown = len(receiver.received)
+            time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    main()
