@@ -58,7 +58,7 @@ def build_worker(client: Client, config: Config, engine: Engine, *, task_queue: 
         task_queue=queue,
         workflows=list(WORKFLOWS),
         activities=[evaluation.evaluate_shard, evaluation.dispatch_grants,
-                    delivery.deliver, delivery.mark_failed, polling.poll_connector,
+                    delivery.deliver, delivery.mark_failed, delivery.claim_retry, polling.poll_connector,
                     watch.check_connectors],
         activity_executor=executor,
         max_concurrent_activities=8,

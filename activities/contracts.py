@@ -12,6 +12,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "ClaimRetryInput",
+    "ClaimRetryResult",
     "DeliverGrantInput",
     "DeliverGrantResult",
     "DeliverInput",
@@ -74,17 +76,35 @@ class DispatchResult(BaseModel):
 
 class DeliverGrantInput(BaseModel):
     grant: GrantRef
+    retry: int = Field(default=0, ge=0,
+                       description="n of `deliver/<grant>/<channel>/retry-<n>`; 0: the first run")
 
 
 class DeliverInput(BaseModel):
     tenant: str
     grant_id: str
     channel: str
+    retry: int = 0  # > 0: a re-drive of a failed delivery; an earlier run may have sent already
+
+
+class ClaimRetryInput(BaseModel):
+    """Re-drive one failed delivery: `retry` is n of `deliver/<grant>/<channel>/retry-<n>`."""
+
+    tenant: str
+    grant_id: str
+    channel: str
+    retry: int = Field(ge=1)
+
+
+class ClaimRetryResult(BaseModel):
+    claimed: bool
+    status: str  # the row's status before the claim (failed when claimed)
+    reason: str | None = None  # why not, when refused
 
 
 class DeliverResult(BaseModel):
     channel: str
-    status: str  # sent | fell_back | suppressed | failed
+    status: str  # sent | fell_back | suppressed | failed | refused (a re-drive of a row not failed)
     detail: str | None = None
 
 

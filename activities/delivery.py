@@ -16,7 +16,12 @@ the guard and the bookkeeping:
   or is `suppressed`, as the channel says, with the reason;
 - a person deprovisioned by SCIM (`suspended_persons`) is reached on no channel: `suppressed`,
   reason `deprovisioned`, before any channel is built;
-- a link a channel learned (Slack's lookup by email) is stored here, never by the channel.
+- a link a channel learned (Slack's lookup by email) is stored here, never by the channel;
+- dead letters (`activities.dead_letters`): the transaction that marks a delivery `failed`
+  opens the channel's incident of that reason class (one admin alert), and the one that marks
+  a delivery `sent` resolves the channel's open incidents;
+- a re-drive (`accolade deliveries retry`, workflow `deliver/<grant>/<channel>/retry-<n>`)
+  first claims the row (`claim_retry`): only a `failed` row is re-queued, once per n.
 """
 
 from __future__ import annotations
@@ -29,7 +34,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 from temporalio import activity
 
-from activities.contracts import DeliverInput, DeliverResult, MarkFailedInput
+from activities.contracts import (
+    ClaimRetryInput,
+    ClaimRetryResult,
+    DeliverInput,
+    DeliverResult,
+    MarkFailedInput,
+)
+from activities.dead_letters import open_failure_incident, resolve_channel_incidents
 from activities.errors import DeliveryFailure, Permanent, Retryable, to_application_error
 from activities.faults import crash_point
 from activities.liveness import heartbeating
@@ -73,6 +85,8 @@ class DeliveryActivities:
             row = self._delivery(conn, input)
             if row.status in FINAL_STATUSES:
                 return DeliverResult(channel=input.channel, status=row.status, detail="already delivered")
+            if row.status == "failed":  # a late attempt after the dead letter: retry re-drives it
+                return DeliverResult(channel=input.channel, status="failed", detail=row.last_error)
             if (reason := is_suspended(conn, input.tenant, row.person_id)) is not None:
                 _mark_sent(conn, input, attempt, status="suppressed", detail={"reason": reason})
                 return DeliverResult(channel=input.channel, status="suppressed", detail=reason)
@@ -90,13 +104,39 @@ class DeliveryActivities:
 
     @activity.defn(name="mark_delivery_failed")
     def mark_failed(self, input: MarkFailedInput) -> None:
+        """The dead letter: `failed` with the reason, and the channel's incident opened (one
+        admin alert per incident) in the same transaction."""
+        tenant = self.config.tenant(input.tenant)
         with self.engine.begin() as conn:
             kind = conn.execute(update(deliveries).where(*_key(input)).where(
                 deliveries.c.status.not_in(FINAL_STATUSES)
             ).values(status="failed", last_error=input.reason[:500], updated_at=datetime.now(UTC))
              .returning(deliveries.c.kind)).scalar()
+            if kind is not None and tenant is not None:
+                open_failure_incident(conn, tenant, input.channel, input.reason[:500],
+                                      console=self.clients.console)
         if kind is not None:  # None: the channel was sent or fell back meanwhile: not a failure
             metrics.delivery_failed(input.tenant, kind)
+
+    @activity.defn(name="claim_delivery_retry")
+    def claim_retry(self, input: ClaimRetryInput) -> ClaimRetryResult:
+        """Re-queue a `failed` row for re-drive n, in one conditional UPDATE: a row that is no
+        longer failed (sent meanwhile, or claimed by another re-drive) is refused with why."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(deliveries).where(*_key(input))).first()
+            if row is None:
+                return ClaimRetryResult(claimed=False, status="missing", reason="no such delivery")
+            if row.status != "failed":
+                return ClaimRetryResult(claimed=False, status=row.status,
+                                        reason=f"not failed: it is {row.status}")
+            detail = {"retry": input.retry, "previous_error": row.last_error}
+            done = conn.execute(update(deliveries).where(*_key(input)).where(
+                deliveries.c.status == "failed").values(
+                status="queued", attempts=0, last_error=None, detail=detail, updated_at=now))
+        if not done.rowcount:
+            return ClaimRetryResult(claimed=False, status="queued", reason="claimed by another retry")
+        return ClaimRetryResult(claimed=True, status="failed")
 
     def _delivery(self, conn: Connection, input: DeliverInput) -> Any:
         row = conn.execute(select(deliveries).where(*_key(input))).first()
@@ -119,7 +159,8 @@ class DeliveryActivities:
             recipient = channel.recipient(_links(conn, input.tenant, grant.person_id))
         except NoRecipient as exc:
             unreachable = exc.reason
-        delivery = Delivery(input.channel, view, compose(spec, grant.evidence), recipient, attempt)
+        delivery = Delivery(input.channel, view, compose(spec, grant.evidence), recipient, attempt,
+                            resumed=input.retry > 0)
         return _Job(delivery, channel, grant.created_at, unreachable)
 
     def _channel(self, input: DeliverInput) -> Channel:
@@ -138,7 +179,7 @@ class DeliveryActivities:
         if job.channel.transactional:
             with self.engine.begin() as conn:
                 job.channel.send(replace(job.delivery, store=conn))
-                _mark_sent(conn, input, job.delivery.attempt)
+                self._sent(conn, input, job.delivery.attempt)
             crash_point("deliver:after-send", scope=input.channel)
             return DeliverResult(channel=input.channel, status="sent")
         try:
@@ -154,7 +195,14 @@ class DeliveryActivities:
         if sent.learned is not None:
             self._remember(input.tenant, job.delivery.grant.person_id, sent.learned)
         with self.engine.begin() as conn:
-            _mark_sent(conn, input, job.delivery.attempt, detail=sent.detail)
+            self._sent(conn, input, job.delivery.attempt, detail=sent.detail)
+
+    def _sent(self, conn: Connection, input: DeliverInput, attempt: int,
+              detail: dict[str, Any] | None = None) -> None:
+        """Mark it sent; a success on the channel resolves its open incidents."""
+        _mark_sent(conn, input, attempt, detail=detail)
+        if (tenant := self.config.tenant(input.tenant)) is not None:
+            resolve_channel_incidents(conn, tenant, input.channel, console=self.clients.console)
 
     def _remember(self, tenant_id: str, person: str, link: str) -> None:
         """Store a link a channel learned; a link already held by someone else is kept."""
@@ -192,7 +240,7 @@ class _Job:
     unreachable: str | None  # why nobody can be reached, if so
 
 
-def _key(input: DeliverInput | MarkFailedInput) -> tuple[Any, ...]:
+def _key(input: DeliverInput | MarkFailedInput | ClaimRetryInput) -> tuple[Any, ...]:
     return (deliveries.c.grant_id == input.grant_id, deliveries.c.channel == input.channel,
             deliveries.c.tenant == input.tenant)
 

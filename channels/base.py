@@ -86,7 +86,11 @@ class GrantView:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One send: the grant, its message, the recipient and the attempt (1 = first)."""
+    """One send: the grant, its message, the recipient and the attempt (1 = first).
+
+    `resumed`: an earlier run may have sent already although this attempt is the first of
+    its run (a re-drive of a failed delivery); channels that can look first (Slack) do.
+    """
 
     channel_id: str
     grant: GrantView
@@ -94,6 +98,11 @@ class Delivery:
     recipient: str
     attempt: int
     store: Any = None  # the open connection, for transactional channels only
+    resumed: bool = False
+
+    @property
+    def may_have_sent(self) -> bool:
+        return self.attempt > 1 or self.resumed
 
 
 @dataclass(frozen=True)

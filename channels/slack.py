@@ -106,7 +106,7 @@ class SlackChannel(Channel[SlackSettings]):
             user_id = self._look_up(user_id.removeprefix(_EMAIL).split(" "))
             learned = f"slack:id={user_id}"
         sent = self.api.send_dm(user_id, delivery.grant.grant_id, delivery.message,
-                                check_history=delivery.attempt > 1)
+                                check_history=delivery.may_have_sent)
         return Sent(provider_id=sent.ts, detail={"dm": sent.channel, "ts": sent.ts, "reused": sent.reused},
                     learned=learned, reused=sent.reused)
 

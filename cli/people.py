@@ -119,7 +119,7 @@ def show_deliveries(config: Config, tenant: TenantSettings, *, failed: bool, as_
     for r in rows:
         error = f"  {r['last_error']}" if r["last_error"] else ""
         print(f"{r['updated_at']}  {r['status']:<9} {r['channel']:<8} {r['achievement']}  "
-              f"person {r['person']}  grant {r['grant_id']}  attempts {r['attempts']}{error}")
+              f"person {r['person']}  id {r['id']}  attempts {r['attempts']}{error}")
     if not rows:
         print("no deliveries" + (" failed" if failed else ""))
 

@@ -1,0 +1,150 @@
+"""Dead letters, admin alerts and re-drives against a real Temporal (the time-skipping test
+server, so twelve retries with backoff take no wall time) and a real store (SQLite and
+PostgreSQL): a webhook endpoint answering 500 exhausts the retries → `failed` with the reason,
+ONE admin alert for the incident however many deliveries fail; once the endpoint is fixed,
+`retry` re-drives it in `deliver/<grant>/<channel>/retry-1` → sent once, and the incident
+resolves with one message. A retry of a row that is no longer failed is refused."""
+
+from __future__ import annotations
+
+import base64
+import io
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+
+from activities.contracts import DeliverGrantInput, DeliverGrantResult, EvaluateShardInput, GrantRef
+from activities.evaluation import EvaluationActivities
+from activities.redeliver import retry_delivery
+from channels import Clients
+from config import parse_config
+from identity.sync import sync_people
+from intake.ingest import ingest_batch
+from store.eventlog import shard_of
+from store.incidents import channel_incidents
+from store.schema import deliveries, grants
+from tests.conftest import SEARCH_ATTRIBUTES, venv_binary
+from tests.factories import CONFIG_TEXT, ENV
+from tests.webhook_receiver import WebhookReceiver
+from worker import build_worker
+
+pytestmark = pytest.mark.temporal
+SECRET = "whsec_" + base64.b64encode(b"accolade-dead-letter-key-0001").decode()
+
+
+@pytest.fixture
+async def skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh server per test: grant ids are deterministic, so SQLite's and PostgreSQL's runs
+    would otherwise share workflow ids."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=venv_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+    for name in SEARCH_ATTRIBUTES:  # registered first, or starting a workflow with them hangs
+        await env.client.operator_service.add_search_attributes(_sa_request(name))
+    yield env
+    await env.shutdown()
+
+
+def _sa_request(name: str):  # noqa: ANN202
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    key = SearchAttributeKey.for_keyword(name)
+    return AddSearchAttributesRequest(search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD},
+                                      namespace="default")
+
+
+def _config(db_url: str, url: str, queue: str):  # noqa: ANN202
+    channels = ("      - {id: feed, kind: feed}\n"
+                f"      - {{id: hooks, kind: webhook, url: '{url}', secret: '${{TEST_HOOK_SECRET:-{SECRET}}}'}}\n")
+    text = (CONFIG_TEXT.replace('"sqlite:///unused.db"}', f'"{db_url}"}}\ntemporal: {{task_queue: {queue}}}')
+            .replace("      - {id: feed, kind: feed}\n", channels)
+            .replace("    shards: 4\n", "    shards: 4\n    admin_channel: console\n")
+            .replace('      - {person: demo-1, identities: ["github:id=15669918", "github:login=Codertocat"]}\n',
+                     '      - {person: demo-1, identities: ["github:id=15669918"]}\n'
+                     '      - {person: demo-2, identities: ["github:id=2"]}\n')
+            .replace("deliver_to: [console, feed]", "deliver_to: [hooks]"))
+    return parse_config(text, file="test.yaml", env=ENV)
+
+
+def _grants(engine: Engine, config) -> list[GrantRef]:  # noqa: ANN001
+    tenant = config.tenants[0]
+    sync_people(engine, tenant)
+    ingest_batch(engine, tenant, [{
+        "id": f"e{n}", "source": "/ci/dead-letters", "type": "ci.pipeline.completed",
+        "time": "2026-11-01T10:00:00Z", "data": {"actor": {"system": "github", "id": gid}, "outcome": "success"}}
+        for n, gid in enumerate(("15669918", "2"))])
+    evaluation = EvaluationActivities(engine, config, client=None, task_queue="unused")
+    for person in ("demo-1", "demo-2"):
+        ActivityEnvironment().run(evaluation.evaluate_shard, EvaluateShardInput(
+            tenant="demo", shard=shard_of(person, tenant.shards), batch_size=100))
+    with engine.connect() as conn:
+        return [GrantRef(grant_id=r.grant_id, tenant="demo", person_id=r.person_id, achievement=r.achievement,
+                         channels=["hooks"]) for r in conn.execute(select(grants).order_by(grants.c.person_id))]
+
+
+async def _deliver(client: Client, grant: GrantRef, queue: str) -> str:
+    try:
+        await client.execute_workflow("DeliverGrantWorkflow", DeliverGrantInput(grant=grant),
+                                      id=f"deliver/{grant.grant_id}", task_queue=queue,
+                                      result_type=DeliverGrantResult)
+    except WorkflowFailureError as exc:
+        return str(getattr(exc.cause, "message", exc))
+    return "ok"
+
+
+def _row(engine: Engine, grant_id: str):  # noqa: ANN202
+    with engine.connect() as conn:
+        return conn.execute(select(deliveries).where(deliveries.c.grant_id == grant_id)).one()
+
+
+def _alerts(console: io.StringIO) -> list[str]:
+    return [line for line in console.getvalue().splitlines() if line.startswith("[accolade:alert]")]
+
+
+async def test_a_500_endpoint_dead_letters_alerts_once_and_a_retry_sends_once(
+    skipping: WorkflowEnvironment, engine: Engine, db_url: str
+) -> None:
+    with WebhookReceiver(SECRET) as receiver:
+        console, queue = io.StringIO(), f"dead-letters-{uuid.uuid4()}"
+        config = _config(db_url, receiver.url, queue)
+        first, second = _grants(engine, config)
+        receiver.fail_next(500, times=24)  # every attempt of both grants (12 retries each)
+        with ThreadPoolExecutor(max_workers=8) as executor:
+            worker = build_worker(skipping.client, config, engine, task_queue=queue, executor=executor,
+                                  console=console, channel_clients=Clients(console=console,
+                                                                          http=httpx.Client(timeout=5)))
+            async with worker:
+                assert await _deliver(skipping.client, first, queue) == "delivery failed on hooks: webhook: HTTP 500"
+                assert await _deliver(skipping.client, second, queue) == "delivery failed on hooks: webhook: HTTP 500"
+                failed = _row(engine, first.grant_id)
+                assert (failed.status, failed.attempts, failed.last_error) == ("failed", 12, "webhook: HTTP 500")
+                [alert] = _alerts(console)  # two dead letters, one incident, one alert
+                assert "deliveries via hooks are failing (server): webhook: HTTP 500" in alert
+                assert receiver.url not in console.getvalue()  # never the URL: it may carry a token
+                assert len(receiver.received) == 24 and receiver.verified() == []
+
+                # the endpoint is fixed: the re-drive sends once and resolves the incident
+                outcome = await retry_delivery(skipping.client, config, engine, config.tenants[0],
+                                               first.grant_id, "hooks", wait=30)
+                assert (outcome.status, outcome.workflow_id) == ("sent", f"deliver/{first.grant_id}/hooks/retry-1")
+                again = await retry_delivery(skipping.client, config, engine, config.tenants[0],
+                                             first.grant_id, "hooks", wait=30)
+                assert (again.status, again.reason) == ("refused", "not failed: it is sent")
+    [sent] = receiver.verified()
+    assert sent.headers["webhook-id"] == f"{first.grant_id}.hooks"
+    row = _row(engine, first.grant_id)
+    assert (row.status, row.attempts, row.detail["reason"] if "reason" in (row.detail or {}) else None) == (
+        "sent", 1, None)
+    assert _row(engine, second.grant_id).status == "failed"  # not retried: still a dead letter
+    alerts = _alerts(console)
+    assert len(alerts) == 2 and "deliveries via hooks succeed again (server incident" in alerts[1]
+    with engine.connect() as conn:
+        assert channel_incidents(conn, "demo", "hooks") == []
