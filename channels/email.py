@@ -89,8 +89,10 @@ class EmailChannel(Channel[EmailSettings]):
             raise Permanent("SMTP: the server does not offer STARTTLS") from None
         except ssl.SSLCertVerificationError:
             raise Permanent("SMTP: the server's certificate was not verified") from None
-        except (smtplib.SMTPException, OSError) as exc:  # refused, dropped, timed out
+        except smtplib.SMTPException as exc:  # dropped mid-conversation
             raise Retryable(f"SMTP: {exc.__class__.__name__}") from None
+        except OSError as exc:  # refused, reset, timed out, no such host
+            raise Retryable(f"SMTP: server unreachable ({exc.__class__.__name__})") from None
         return Sent(provider_id=mail["Message-ID"], detail={"message_id": mail["Message-ID"]})
 
     def _compose(self, delivery: Delivery) -> EmailMessage:

@@ -12,6 +12,7 @@ import io
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -30,8 +31,10 @@ from identity.sync import sync_people
 from intake.ingest import ingest_batch
 from store.eventlog import shard_of
 from store.incidents import channel_incidents
+from store.reads import delivery_rows
 from store.schema import deliveries, grants
 from tests.conftest import SEARCH_ATTRIBUTES, venv_binary
+from tests.e2e.hub import free_port
 from tests.factories import CONFIG_TEXT, ENV
 from tests.webhook_receiver import WebhookReceiver
 from worker import build_worker
@@ -61,20 +64,22 @@ def _sa_request(name: str):  # noqa: ANN202
                                       namespace="default")
 
 
-def _config(db_url: str, url: str, queue: str):  # noqa: ANN202
+def _config(db_url: str, url: str, queue: str, *, out: str = "hooks"):  # noqa: ANN202
     channels = ("      - {id: feed, kind: feed}\n"
-                f"      - {{id: hooks, kind: webhook, url: '{url}', secret: '${{TEST_HOOK_SECRET:-{SECRET}}}'}}\n")
+                f"      - {{id: hooks, kind: webhook, url: '{url}', secret: '${{TEST_HOOK_SECRET:-{SECRET}}}'}}\n"
+                f"      - {{id: mail, kind: email, smtp: '127.0.0.1:{free_port()}', from: accolade@example.com}}\n")
     text = (CONFIG_TEXT.replace('"sqlite:///unused.db"}', f'"{db_url}"}}\ntemporal: {{task_queue: {queue}}}')
             .replace("      - {id: feed, kind: feed}\n", channels)
             .replace("    shards: 4\n", "    shards: 4\n    admin_channel: console\n")
             .replace('      - {person: demo-1, identities: ["github:id=15669918", "github:login=Codertocat"]}\n',
                      '      - {person: demo-1, identities: ["github:id=15669918"]}\n'
                      '      - {person: demo-2, identities: ["github:id=2"]}\n')
-            .replace("deliver_to: [console, feed]", "deliver_to: [hooks]"))
+            .replace("github:id=15669918\"]", "github:id=15669918\", \"email:coder@example.com\"]")
+            .replace("deliver_to: [console, feed]", f"deliver_to: [{out}]"))
     return parse_config(text, file="test.yaml", env=ENV)
 
 
-def _grants(engine: Engine, config) -> list[GrantRef]:  # noqa: ANN001
+def _grants(engine: Engine, config, channel: str = "hooks") -> list[GrantRef]:  # noqa: ANN001
     tenant = config.tenants[0]
     sync_people(engine, tenant)
     ingest_batch(engine, tenant, [{
@@ -87,7 +92,7 @@ def _grants(engine: Engine, config) -> list[GrantRef]:  # noqa: ANN001
             tenant="demo", shard=shard_of(person, tenant.shards), batch_size=100))
     with engine.connect() as conn:
         return [GrantRef(grant_id=r.grant_id, tenant="demo", person_id=r.person_id, achievement=r.achievement,
-                         channels=["hooks"]) for r in conn.execute(select(grants).order_by(grants.c.person_id))]
+                         channels=[channel]) for r in conn.execute(select(grants).order_by(grants.c.person_id))]
 
 
 async def _deliver(client: Client, grant: GrantRef, queue: str) -> str:
@@ -148,3 +153,49 @@ async def test_a_500_endpoint_dead_letters_alerts_once_and_a_retry_sends_once(
     assert len(alerts) == 2 and "deliveries via hooks succeed again (server incident" in alerts[1]
     with engine.connect() as conn:
         assert channel_incidents(conn, "demo", "hooks") == []
+
+
+@asynccontextmanager
+async def _worker(env: WorkflowEnvironment, config, engine: Engine, console: io.StringIO) -> AsyncIterator[None]:  # noqa: ANN001
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        clients = Clients(console=console, http=httpx.Client(timeout=5))
+        async with build_worker(env.client, config, engine, task_queue=config.temporal.task_queue,
+                                executor=executor, console=console, channel_clients=clients):
+            yield
+
+
+async def test_a_410_is_permanent_failed_after_one_attempt_with_one_gone_alert(
+    skipping: WorkflowEnvironment, engine: Engine, db_url: str
+) -> None:
+    with WebhookReceiver(SECRET) as receiver:
+        console = io.StringIO()
+        config = _config(db_url, receiver.url, f"gone-{uuid.uuid4()}")
+        first, second = _grants(engine, config)
+        receiver.fail_next(410, times=2)
+        async with _worker(skipping, config, engine, console):
+            for grant in (first, second):
+                assert await _deliver(skipping.client, grant, config.temporal.task_queue) == \
+                    "delivery failed on hooks: webhook: HTTP 410"
+    assert len(receiver.received) == 2  # one attempt each: 410 Gone is not retried
+    row = _row(engine, first.grant_id)
+    assert (row.status, row.attempts, row.last_error) == ("failed", 1, "webhook: HTTP 410")
+    [alert] = _alerts(console)
+    assert "deliveries via hooks are failing (gone): webhook: HTTP 410" in alert
+
+
+async def test_an_unreachable_smtp_server_is_retried_then_failed_and_shown_as_such(
+    skipping: WorkflowEnvironment, engine: Engine, db_url: str
+) -> None:
+    console = io.StringIO()
+    config = _config(db_url, "", f"smtp-{uuid.uuid4()}", out="mail")
+    first, _ = _grants(engine, config, "mail")
+    async with _worker(skipping, config, engine, console):
+        assert await _deliver(skipping.client, first, config.temporal.task_queue) == \
+            "delivery failed on mail: SMTP: server unreachable (ConnectionRefusedError)"
+    with engine.connect() as conn:
+        [shown] = delivery_rows(conn, "demo", failed_only=True)
+    assert (shown["id"], shown["status"], shown["attempts"]) == (f"{first.grant_id}/mail", "failed", 12)
+    assert shown["last_error"] == "SMTP: server unreachable (ConnectionRefusedError)"
+    assert "coder@example.com" not in shown["last_error"] + console.getvalue()
+    [alert] = _alerts(console)
+    assert "deliveries via mail are failing (network)" in alert
