@@ -46,7 +46,17 @@ from activities.errors import DeliveryFailure, Permanent, Retryable, to_applicat
 from activities.faults import crash_point
 from activities.liveness import heartbeating
 from activities.messages import compose
-from channels import Channel, Clients, Delivery, GrantView, Links, NoRecipient, Sent, build_channel
+from channels import (
+    Channel,
+    Clients,
+    Delivery,
+    GrantView,
+    Links,
+    NoRecipient,
+    Sent,
+    build_channel,
+    split_target,
+)
 from channels.feed import write_feed
 from config.models import Config
 from connectors.scim.provision import is_suspended
@@ -164,13 +174,15 @@ class DeliveryActivities:
         return _Job(delivery, channel, grant.created_at, unreachable)
 
     def _channel(self, input: DeliverInput) -> Channel:
+        """The channel a target names: a configured channel id, or `<id>.team` (its team post)."""
         key = (input.tenant, input.channel)
         if key not in self._channels:
             tenant = self.config.tenant(input.tenant)
-            settings = tenant.channel(input.channel) if tenant else None
+            channel_id, team = split_target(input.channel)
+            settings = tenant.channel(channel_id) if tenant else None
             if settings is None:
-                raise to_application_error(Permanent(f"channel {input.channel} is no longer configured"))
-            self._channels[key] = build_channel(settings, self.clients)
+                raise to_application_error(Permanent(f"channel {channel_id} is no longer configured"))
+            self._channels[key] = build_channel(settings, self.clients, team=team)
         return self._channels[key]
 
     def _send(self, input: DeliverInput, job: _Job) -> DeliverResult:

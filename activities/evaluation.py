@@ -26,6 +26,7 @@ from activities.contracts import (
 )
 from activities.faults import crash_point
 from activities.liveness import WORKFLOW_TASK_TIMEOUT, heartbeating, heartbeating_async
+from channels import team_targets
 from config.models import Config, TenantSettings
 from metrics import pipeline as metrics
 from rules.engine import CompiledRule, EvalEvent, compile_rule, evaluate
@@ -80,6 +81,7 @@ class EvaluationActivities:
         rules = self.rules(tenant)
         versions = {rule.key: rule.version for rule in rules}
         channels = {s.key: [(c, tenant.channel(c).kind) for c in s.deliver_to]  # type: ignore[union-attr]
+                    + team_targets(tenant.channels, s.deliver_to, team_visible=s.team_visible)
                     for s in tenant.achievements}
         with read_only(self.engine) as conn:  # compute outside the write lock
             batch = read_batch(conn, tenant.id, input.shard, limit=input.batch_size)

@@ -5,7 +5,7 @@ Channels render this one `Message` their own way (console line, feed entry, Slac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rules.definitions import AchievementSpec
@@ -19,12 +19,18 @@ class Message:
     why: str
     next: str | None
 
+    headline: str | None = None  # the first line; default "You earned “<title>”."
+
     @property
     def text(self) -> str:
-        lines = [f"You earned “{self.title}”.", f"Why: {self.why}"]
+        lines = [self.headline or f"You earned “{self.title}”.", f"Why: {self.why}"]
         if self.next:
             lines.append(f"Next: {self.next}")
         return "\n".join(lines)
+
+    def for_team(self, who: str) -> Message:
+        """The same message as a team channel reads it: `who` earned it."""
+        return replace(self, headline=f"{who} earned “{self.title}”.")
 
 
 def describe_rule(spec: AchievementSpec) -> str:

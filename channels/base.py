@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Generic, Literal, TextIO, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.messages import Message
+from channels.slack_limits import SlackLimiter
 
 __all__ = [
     "Channel",
@@ -122,7 +123,8 @@ class Clients:
 
     `slack(token, base_url)` builds a Slack WebClient; `http` is an httpx.Client (its
     transport is the seam); `smtp(host, port, timeout=…)` opens an `smtplib.SMTP`; `tls`
-    is the context STARTTLS verifies the server with.
+    is the context STARTTLS verifies the server with; `slack_limits` the one rate limiter every
+    Slack channel of the process shares (`channels.slack_limits`).
     """
 
     console: TextIO = field(default_factory=lambda: sys.stdout)
@@ -130,6 +132,7 @@ class Clients:
     http: Any = None
     smtp: Callable[..., Any] | None = None
     tls: ssl.SSLContext | None = None  # STARTTLS trust; None: the system's default context
+    slack_limits: SlackLimiter = field(default_factory=SlackLimiter)
 
 
 S = TypeVar("S", bound=ChannelSettings)

@@ -20,19 +20,16 @@ from sqlalchemy import Engine, select
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import WorkflowEnvironment
 
-from activities.contracts import DeliverGrantInput, DeliverGrantResult, EvaluateShardInput, GrantRef
-from activities.evaluation import EvaluationActivities
+from activities.contracts import DeliverGrantInput, DeliverGrantResult, GrantRef
 from activities.redeliver import retry_delivery
 from channels import Clients
 from config import parse_config
-from identity.sync import sync_people
-from intake.ingest import ingest_batch
-from store.eventlog import shard_of
 from store.incidents import channel_incidents
 from store.reads import delivery_rows
-from store.schema import deliveries, grants
+from store.schema import deliveries
+from tests.channels.grants import grant_each
 from tests.conftest import SEARCH_ATTRIBUTES, venv_binary
 from tests.e2e.hub import free_port
 from tests.factories import CONFIG_TEXT, ENV
@@ -80,19 +77,9 @@ def _config(db_url: str, url: str, queue: str, *, out: str = "hooks"):  # noqa: 
 
 
 def _grants(engine: Engine, config, channel: str = "hooks") -> list[GrantRef]:  # noqa: ANN001
-    tenant = config.tenants[0]
-    sync_people(engine, tenant)
-    ingest_batch(engine, tenant, [{
-        "id": f"e{n}", "source": "/ci/dead-letters", "type": "ci.pipeline.completed",
-        "time": "2026-11-01T10:00:00Z", "data": {"actor": {"system": "github", "id": gid}, "outcome": "success"}}
-        for n, gid in enumerate(("15669918", "2"))])
-    evaluation = EvaluationActivities(engine, config, client=None, task_queue="unused")
-    for person in ("demo-1", "demo-2"):
-        ActivityEnvironment().run(evaluation.evaluate_shard, EvaluateShardInput(
-            tenant="demo", shard=shard_of(person, tenant.shards), batch_size=100))
-    with engine.connect() as conn:
-        return [GrantRef(grant_id=r.grant_id, tenant="demo", person_id=r.person_id, achievement=r.achievement,
-                         channels=[channel]) for r in conn.execute(select(grants).order_by(grants.c.person_id))]
+    ids = grant_each(engine, config, {"demo-1": "15669918", "demo-2": "2"})
+    return [GrantRef(grant_id=g, tenant="demo", person_id=p, achievement="first-green-pipeline",
+                     channels=[channel]) for g, p in zip(ids, ("demo-1", "demo-2"), strict=True)]
 
 
 async def _deliver(client: Client, grant: GrantRef, queue: str) -> str:
