@@ -45,7 +45,7 @@ from activities.dead_letters import open_failure_incident, resolve_channel_incid
 from activities.errors import DeliveryFailure, Permanent, Retryable, to_application_error
 from activities.faults import crash_point
 from activities.liveness import heartbeating
-from activities.messages import compose
+from activities.messages import Message, compose, resolve_locale
 from channels import (
     Channel,
     Clients,
@@ -58,10 +58,12 @@ from channels import (
     split_target,
 )
 from channels.feed import write_feed
-from config.models import Config
+from config.models import Config, TenantSettings
 from connectors.scim.provision import is_suspended
 from identity import link_identity, parse_identity_ref
 from metrics import pipeline as metrics
+from rules.definitions import AchievementSpec
+from store.profiles import load_profiles
 from store.schema import deliveries, grants, identities
 
 __all__ = ["DeliveryActivities", "FINAL_STATUSES"]
@@ -169,8 +171,8 @@ class DeliveryActivities:
             recipient = channel.recipient(_links(conn, input.tenant, grant.person_id))
         except NoRecipient as exc:
             unreachable = exc.reason
-        delivery = Delivery(input.channel, view, compose(spec, grant.evidence), recipient, attempt,
-                            resumed=input.retry > 0)
+        message = _message(conn, tenant, spec, grant, team=split_target(input.channel)[1])
+        delivery = Delivery(input.channel, view, message, recipient, attempt, resumed=input.retry > 0)
         return _Job(delivery, channel, grant.created_at, unreachable)
 
     def _channel(self, input: DeliverInput) -> Channel:
@@ -263,6 +265,17 @@ def _mark_sent(conn: Connection, input: DeliverInput, attempt: int, status: str 
     conn.execute(update(deliveries).where(*_key(input)).values(
         status=status, attempts=attempt, last_error=None, sent_at=now, updated_at=now, detail=detail,
     ))
+
+
+def _message(conn: Connection, tenant: TenantSettings, spec: AchievementSpec, grant: Any, *,
+             team: bool) -> Message:
+    """The grant's message in the reader's language and zone: the person's (`store.profiles`),
+    else the tenant's; a team post is read by the team, so always the tenant's."""
+    profile = None if team else load_profiles(conn, tenant.id, [grant.person_id]).get(grant.person_id)
+    locale = resolve_locale(profile.locale if profile else None, tenant.locale)
+    zone = profile.time_zone if profile and profile.time_zone else tenant.time_zone
+    granted_at = grant.granted_at if grant.granted_at.tzinfo else grant.granted_at.replace(tzinfo=UTC)
+    return compose(spec, grant.evidence, locale=locale, granted_at=granted_at, zone=zone)
 
 
 def _links(conn: Connection, tenant: str, person: str) -> Links:

@@ -59,11 +59,13 @@ def message_id(grant_id: str, channel_id: str, sender: str) -> str:
 
 
 def render(message: Message) -> tuple[str, str]:
-    """The text and the HTML part, from the same fields in the same order."""
-    rows = [("Why", message.why)] + ([("Next", message.next)] if message.next else [])
-    body = "".join(f"<p><strong>{k}:</strong> {html.escape(v)}</p>" for k, v in rows)
-    page = (f'<!doctype html><html><body><h1>You earned “{html.escape(message.title)}”</h1>'
-            f"{body}</body></html>")
+    """The text and the HTML part, from the same fields in the same order; the HTML names the
+    language and, for right-to-left ones, `dir="rtl"`."""
+    body = "".join(f"<p><strong>{html.escape(k)}:</strong> {html.escape(v)}</p>" for k, v in message.rows)
+    direction = "rtl" if message.rtl else "ltr"
+    lang = html.escape(message.locale.replace("_", "-"))
+    page = (f'<!doctype html><html lang="{lang}" dir="{direction}"><body>'
+            f"<h1>{html.escape(message.first_line)}</h1>{body}</body></html>")
     return message.text, page
 
 
@@ -98,7 +100,7 @@ class EmailChannel(Channel[EmailSettings]):
     def _compose(self, delivery: Delivery) -> EmailMessage:
         text, page = render(delivery.message)
         mail = EmailMessage()
-        mail["Subject"] = f"You earned “{delivery.message.title}”"
+        mail["Subject"] = delivery.message.subject or f"You earned “{delivery.message.title}”"
         mail["From"] = self.settings.sender
         mail["To"] = delivery.recipient
         mail["Date"] = formatdate(localtime=False)

@@ -81,13 +81,16 @@ class SlackSent:
 
 
 def build_blocks(message: Message) -> list[dict[str, Any]]:
+    """Block Kit with the same words as the plain-text fallback: every block carries text
+    (screen readers and notifications read it); the trophy emoji only decorates the title."""
+    label, why = message.rows[0]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"🏆 {message.title}"[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Why:* {message.why}"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{message.first_line}\n*{label}:* {why}"}},
     ]
-    if message.next:
-        next_step = {"type": "mrkdwn", "text": f"*Next:* {message.next}"}
-        blocks.append({"type": "context", "elements": [next_step]})
+    if rest := message.rows[1:]:
+        elements = [{"type": "mrkdwn", "text": f"*{k}:* {v}"} for k, v in rest]
+        blocks.append({"type": "context", "elements": elements})
     return blocks
 
 

@@ -8,7 +8,7 @@ import json
 
 from sqlalchemy import Engine, select
 
-from activities.redeliver import RetryOutcome, parse_delivery_id, retry_delivery
+from activities.redeliver import RetryOutcome, parse_delivery_id, retry_target, start_retry
 from cli._common import die
 from config.models import Config, TenantSettings
 from store import create_store_engine, read_only
@@ -49,15 +49,21 @@ def _targets(engine: Engine, tenant: TenantSettings, delivery: str | None,
 
 async def _run(config: Config, engine: Engine, tenant: TenantSettings,
                targets: list[tuple[str, str]], wait: float) -> list[RetryOutcome]:
-    from activities.temporal_client import connect
+    """Refusals come from the store alone; Temporal is reached only for what can start."""
+    found = [retry_target(engine, tenant, grant_id, channel) for grant_id, channel in targets]
+    startable = [t for t in found if not isinstance(t, RetryOutcome)]
+    started: list[RetryOutcome] = []
+    if startable:
+        from activities.temporal_client import connect
 
-    try:
-        client = await connect(config)
-    except RuntimeError as exc:
-        die(f"Temporal unreachable ({str(exc)[:200]}): nothing was re-driven", 1)
-    return list(await asyncio.gather(*(
-        retry_delivery(client, config, engine, tenant, grant_id, channel, wait=wait)
-        for grant_id, channel in targets)))
+        try:
+            client = await connect(config)
+        except RuntimeError as exc:
+            die(f"Temporal unreachable ({str(exc)[:200]}): nothing was re-driven", 1)
+        started = list(await asyncio.gather(*(start_retry(client, config, grant, n, wait=wait)
+                                              for grant, n in startable)))
+    done = iter(started)
+    return [t if isinstance(t, RetryOutcome) else next(done) for t in found]
 
 
 def _report(outcomes: list[RetryOutcome], *, as_json: bool) -> None:

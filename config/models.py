@@ -157,6 +157,19 @@ class TenantSettings(_Strict):
     achievements: list[AchievementSpec] = Field(default_factory=list)
     admin_channel: str | None = Field(
         default=None, description="the channel connector alerts go to (a declared channel id)")
+    locale: str = Field(
+        default="en", description="language of messages for persons without their own locale, and of "
+                                  "team posts (a CLDR locale: en, ar, de_CH, …)")
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, locale: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            return str(Locale.parse(locale.replace("-", "_")))
+        except (UnknownLocaleError, ValueError):
+            raise ValueError(f"unknown locale {locale!r} (a CLDR locale such as en, ar, de_CH)") from None
 
     @field_validator("time_zone")
     @classmethod

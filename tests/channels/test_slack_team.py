@@ -22,6 +22,7 @@ from channels import Clients
 from channels.slack_limits import SlackLimiter
 from config import parse_config
 from store import create_store_engine, migrate
+from store.profiles import set_profile
 from store.schema import deliveries
 from tests.channels.grants import grant_each
 from tests.factories import CONFIG_TEXT, ENV
@@ -66,6 +67,8 @@ def test_a_team_visible_grant_is_posted_to_the_team_channel_once_with_its_grant_
     with engine.connect() as conn:
         targets = sorted(r.channel for r in conn.execute(select(deliveries.c.channel)))
     assert targets == ["slack", "slack.team"]  # the DM and the team post, each its own row
+    with engine.begin() as conn:  # the person reads Arabic; the team channel, the tenant's English
+        set_profile(conn, "demo", "demo-1", source="preferences", locale="ar")
     activities = DeliveryActivities(engine, config, clients=Clients(console=io.StringIO()))
     assert _deliver(activities, grant_id, "slack.team") == "sent"
     [post] = slack.messages(TEAM)
