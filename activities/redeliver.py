@@ -4,10 +4,10 @@
 A delivery is named by its grant id and channel id, `ID = <grant-id>/<channel>` (the
 deliveries row's key; `accolade deliveries` shows it). A re-drive is the same
 `DeliverGrantWorkflow`, for that one channel, with id `deliver/<grant-id>/<channel>/retry-<n>`
-(n = 1 for the first re-drive of that row, then 2, …; the row keeps n in `detail.retry`). It is
-guarded twice: the workflow id (REJECT_DUPLICATE: one run per n) and the deliveries row (the
-workflow's first activity re-queues the row only while it is `failed`). A row that is not
-failed is refused here with its status, before anything starts.
+(n = 1 for the first re-drive of that row, then 2, …; the row keeps n in `detail.retry`). The
+guard is the deliveries row: the workflow's first activity re-queues it only while it is
+`failed`; each n runs once (REJECT_DUPLICATE). A row that is not failed is refused here with
+its status, before anything starts.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ class RetryOutcome:
     def as_dict(self) -> dict[str, Any]:
         return {"delivery": self.delivery, "status": self.status, "reason": self.reason,
                 "workflow_id": self.workflow_id}
+
+
+_MORE_NUMBERS = 5  # retry numbers tried past the row's own before giving up
 
 
 def parse_delivery_id(value: str) -> tuple[str, str]:
@@ -90,21 +93,33 @@ async def retry_delivery(client: Client, config: Config, engine: Engine, tenant:
 
 async def start_retry(client: Client, config: Config, grant: GrantRef, n: int, *,
                       wait: float) -> RetryOutcome:
-    """Start `deliver/<grant>/<channel>/retry-<n>` (found by `retry_target`) and wait for it."""
+    """Start `deliver/<grant>/<channel>/retry-<n>` (found by `retry_target`) and wait for it.
+
+    An n already taken (a concurrent retry, or a row whose `detail` lost its counter) moves on
+    to the next n: the row's claim in the workflow, not the id, decides whether anything is
+    sent, so a concurrent second retry ends refused ("not failed: it is queued")."""
     (channel,) = grant.channels
-    name, workflow_id = f"{grant.grant_id}/{channel}", retry_workflow_id(grant.grant_id, channel, n)
-    try:
-        handle = await client.start_workflow(
-            "DeliverGrantWorkflow", DeliverGrantInput(grant=grant, retry=n), id=workflow_id,
-            task_queue=config.temporal.task_queue, result_type=DeliverGrantResult,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, task_timeout=WORKFLOW_TASK_TIMEOUT,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(SA_TENANT, grant.tenant), SearchAttributePair(SA_PERSON, grant.person_id),
-                SearchAttributePair(SA_ACHIEVEMENT, grant.achievement)]),
-            static_summary=f"Retry {n} of {grant.achievement} to person {grant.person_id} via {channel}")
-    except WorkflowAlreadyStartedError:
-        return RetryOutcome(name, "refused", f"{workflow_id} was started already", workflow_id)
-    return await _outcome(handle, name, workflow_id, wait)
+    name = f"{grant.grant_id}/{channel}"
+    for attempt in range(n, n + _MORE_NUMBERS):
+        try:
+            handle = await _start(client, config, grant, attempt)
+        except WorkflowAlreadyStartedError:
+            continue
+        return await _outcome(handle, name, retry_workflow_id(grant.grant_id, channel, attempt), wait)
+    return RetryOutcome(name, "refused", f"retries {n} to {n + _MORE_NUMBERS - 1} were all started already")
+
+
+async def _start(client: Client, config: Config, grant: GrantRef, n: int) -> Any:
+    (channel,) = grant.channels
+    return await client.start_workflow(
+        "DeliverGrantWorkflow", DeliverGrantInput(grant=grant, retry=n),
+        id=retry_workflow_id(grant.grant_id, channel, n), task_queue=config.temporal.task_queue,
+        result_type=DeliverGrantResult, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        task_timeout=WORKFLOW_TASK_TIMEOUT,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(SA_TENANT, grant.tenant), SearchAttributePair(SA_PERSON, grant.person_id),
+            SearchAttributePair(SA_ACHIEVEMENT, grant.achievement)]),
+        static_summary=f"Retry {n} of {grant.achievement} to person {grant.person_id} via {channel}")
 
 
 async def _outcome(handle: Any, name: str, workflow_id: str, wait: float) -> RetryOutcome:

@@ -127,3 +127,22 @@ def test_the_delivery_speaks_the_persons_language_and_team_posts_the_tenants(eng
 def test_a_message_built_by_hand_still_reads_in_english() -> None:
     message = Message(title="T", why="w", next=None)
     assert message.text == "You earned “T”.\nWhy: w"
+
+
+def test_an_arabic_email_arrives_in_arabic_with_its_direction() -> None:
+    from dataclasses import replace
+
+    from channels.email import EmailChannel, EmailSettings
+    from tests.channels.grants import delivery
+    from tests.smtp_sink import SmtpSink
+
+    message = compose(_spec(), {"count": 1}, locale="ar", granted_at=GRANTED, zone="Asia/Riyadh")
+    settings = EmailSettings.model_validate({"id": "email", "kind": "email", "smtp": "127.0.0.1:1",
+                                             "from": "accolade@example.com"})
+    with SmtpSink() as sink:
+        channel = EmailChannel(settings.model_copy(update={"smtp": sink.address}), Clients())
+        channel.send(replace(delivery("email", "coder@example.com"), message=message))
+    [(_, mail)] = sink.received
+    assert mail["Subject"] == f"لقد حصلت على «{FSI}First green pipeline{PDI}»"
+    assert mail.get_body(("plain",)).get_content().rstrip("\n") == message.text
+    assert '<html lang="ar" dir="rtl">' in mail.get_body(("html",)).get_content()

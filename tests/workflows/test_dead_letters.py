@@ -20,9 +20,10 @@ from sqlalchemy import Engine, select
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.contracts import DeliverGrantInput, DeliverGrantResult, GrantRef
+from activities.contracts import ClaimRetryInput, DeliverGrantInput, DeliverGrantResult, GrantRef
+from activities.delivery import DeliveryActivities
 from activities.redeliver import retry_delivery
 from channels import Clients
 from config import parse_config
@@ -130,12 +131,17 @@ async def test_a_500_endpoint_dead_letters_alerts_once_and_a_retry_sends_once(
                 again = await retry_delivery(skipping.client, config, engine, config.tenants[0],
                                              first.grant_id, "hooks", wait=30)
                 assert (again.status, again.reason) == ("refused", "not failed: it is sent")
+                # two re-drives racing for one row: the conditional UPDATE lets exactly one claim
+                activities = DeliveryActivities(engine, config, clients=Clients(console=console))
+                claims = [ActivityEnvironment().run(activities.claim_retry, ClaimRetryInput(
+                    tenant="demo", grant_id=second.grant_id, channel="hooks", retry=n)) for n in (1, 2)]
+                assert [(c.claimed, c.reason) for c in claims] == [(True, None), (False, "not failed: it is queued")]
     [sent] = receiver.verified()
     assert sent.headers["webhook-id"] == f"{first.grant_id}.hooks"
     row = _row(engine, first.grant_id)
     assert (row.status, row.attempts, row.detail["reason"] if "reason" in (row.detail or {}) else None) == (
         "sent", 1, None)
-    assert _row(engine, second.grant_id).status == "failed"  # not retried: still a dead letter
+    assert _row(engine, second.grant_id).status == "queued"  # claimed by the first re-drive above
     alerts = _alerts(console)
     assert len(alerts) == 2 and "deliveries via hooks succeed again (server incident" in alerts[1]
     with engine.connect() as conn:
