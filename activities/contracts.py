@@ -18,6 +18,8 @@ __all__ = [
     "JoinDigestInput",
     "SendDigestInput",
     "SendDigestResult",
+    "ClaimRetryInput",
+    "ClaimRetryResult",
     "DeliverGrantInput",
     "DeliverGrantResult",
     "DeliverInput",
@@ -93,12 +95,30 @@ class DispatchResult(BaseModel):
 
 class DeliverGrantInput(BaseModel):
     grant: GrantRef
+    retry: int = Field(default=0, ge=0,
+                       description="n of `deliver/<grant>/<channel>/retry-<n>`; 0: the first run")
 
 
 class DeliverInput(BaseModel):
     tenant: str
     grant_id: str
     channel: str
+    retry: int = 0  # > 0: a re-drive of a failed delivery; an earlier run may have sent already
+
+
+class ClaimRetryInput(BaseModel):
+    """Re-drive one failed delivery: `retry` is n of `deliver/<grant>/<channel>/retry-<n>`."""
+
+    tenant: str
+    grant_id: str
+    channel: str
+    retry: int = Field(ge=1)
+
+
+class ClaimRetryResult(BaseModel):
+    claimed: bool
+    status: str  # the row's status before the claim (failed when claimed)
+    reason: str | None = None  # why not, when refused
 
 
 class DeliverResult(BaseModel):
@@ -106,7 +126,7 @@ class DeliverResult(BaseModel):
     to the person's digest of that period (`JoinDigestInput`)."""
 
     channel: str
-    status: str  # sent | fell_back | suppressed | failed | waiting
+    status: str  # sent | fell_back | suppressed | failed | waiting | refused (a re-drive of a row not failed)
     detail: str | None = None
     until: datetime | None = None
     digest: str | None = None

@@ -20,7 +20,12 @@ the guard and the bookkeeping:
 - the person's preferences pace the send (`activities.pacing`): opted out → `suppressed`;
   quiet hours, a digest or a throttle → `waiting` with why and until, and the workflow asks
   again then, when every check above runs again;
-- a link a channel learned (Slack's lookup by email) is stored here, never by the channel.
+- a link a channel learned (Slack's lookup by email) is stored here, never by the channel;
+- dead letters (`activities.dead_letters`): the transaction that marks a delivery `failed`
+  opens the channel's incident of that reason class (one admin alert), and the one that marks
+  a delivery `sent` resolves the channel's open incidents;
+- a re-drive (`accolade deliveries retry`, workflow `deliver/<grant>/<channel>/retry-<n>`)
+  first claims the row (`claim_retry`): only a `failed` row is re-queued, once per n.
 """
 
 from __future__ import annotations
@@ -33,17 +38,36 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 from temporalio import activity
 
-from activities.contracts import DeliverInput, DeliverResult, MarkFailedInput
+from activities.contracts import (
+    ClaimRetryInput,
+    ClaimRetryResult,
+    DeliverInput,
+    DeliverResult,
+    MarkFailedInput,
+)
+from activities.dead_letters import open_failure_incident, resolve_channel_incidents
 from activities.errors import DeliveryFailure, Permanent, Retryable, to_application_error
 from activities.faults import crash_point
 from activities.liveness import heartbeating
-from activities.messages import compose
+from activities.messages import Message, compose, resolve_locale
 from activities.pacing import Hold, Suppress, attempt_time, pace
-from channels import Channel, Clients, Delivery, GrantView, Links, NoRecipient, Sent, build_channel
+from channels import (
+    Channel,
+    Clients,
+    Delivery,
+    GrantView,
+    Links,
+    NoRecipient,
+    Sent,
+    build_channel,
+    split_target,
+)
 from channels.feed import write_feed
-from config.models import Config
+from config.models import Config, TenantSettings
 from identity import link_identity, parse_identity_ref
 from metrics import pipeline as metrics
+from rules.definitions import AchievementSpec
+from store.profiles import load_profiles
 from store.schema import deliveries, grants, identities
 from store.suspended import is_suspended
 
@@ -78,6 +102,8 @@ class DeliveryActivities:
             row = self._delivery(conn, input)
             if row.status in FINAL_STATUSES:
                 return DeliverResult(channel=input.channel, status=row.status, detail="already delivered")
+            if row.status == "failed":  # a late attempt after the dead letter: retry re-drives it
+                return DeliverResult(channel=input.channel, status="failed", detail=row.last_error)
             if (reason := _revoked(conn, input.grant_id) or is_suspended(conn, input.tenant, row.person_id)):
                 _mark_sent(conn, input, attempt, status="suppressed", detail={"reason": reason})
                 return DeliverResult(channel=input.channel, status="suppressed", detail=reason)
@@ -113,13 +139,39 @@ class DeliveryActivities:
 
     @activity.defn(name="mark_delivery_failed")
     def mark_failed(self, input: MarkFailedInput) -> None:
+        """The dead letter: `failed` with the reason, and the channel's incident opened (one
+        admin alert per incident) in the same transaction."""
+        tenant = self.config.tenant(input.tenant)
         with self.engine.begin() as conn:
             kind = conn.execute(update(deliveries).where(*_key(input)).where(
                 deliveries.c.status.not_in(FINAL_STATUSES)
             ).values(status="failed", last_error=input.reason[:500], updated_at=datetime.now(UTC))
              .returning(deliveries.c.kind)).scalar()
+            if kind is not None and tenant is not None:
+                open_failure_incident(conn, tenant, input.channel, input.reason[:500],
+                                      console=self.clients.console)
         if kind is not None:  # None: the channel was sent or fell back meanwhile: not a failure
             metrics.delivery_failed(input.tenant, kind)
+
+    @activity.defn(name="claim_delivery_retry")
+    def claim_retry(self, input: ClaimRetryInput) -> ClaimRetryResult:
+        """Re-queue a `failed` row for re-drive n, in one conditional UPDATE: a row that is no
+        longer failed (sent meanwhile, or claimed by another re-drive) is refused with why."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(deliveries).where(*_key(input))).first()
+            if row is None:
+                return ClaimRetryResult(claimed=False, status="missing", reason="no such delivery")
+            if row.status != "failed":
+                return ClaimRetryResult(claimed=False, status=row.status,
+                                        reason=f"not failed: it is {row.status}")
+            detail = {"retry": input.retry, "previous_error": row.last_error}
+            done = conn.execute(update(deliveries).where(*_key(input)).where(
+                deliveries.c.status == "failed").values(
+                status="queued", attempts=0, last_error=None, detail=detail, updated_at=now))
+        if not done.rowcount:
+            return ClaimRetryResult(claimed=False, status="queued", reason="claimed by another retry")
+        return ClaimRetryResult(claimed=True, status="failed")
 
     def _delivery(self, conn: Connection, input: DeliverInput) -> Any:
         row = conn.execute(select(deliveries).where(*_key(input))).first()
@@ -142,7 +194,8 @@ class DeliveryActivities:
             recipient = channel.recipient(person_links(conn, input.tenant, grant.person_id))
         except NoRecipient as exc:
             unreachable = exc.reason
-        delivery = Delivery(input.channel, view, compose(spec, grant.evidence), recipient, attempt)
+        message = _message(conn, tenant, spec, grant, team=split_target(input.channel)[1])
+        delivery = Delivery(input.channel, view, message, recipient, attempt, resumed=input.retry > 0)
         return _Job(delivery, channel, grant.created_at, unreachable)
 
     def channel(self, tenant: str, channel_id: str) -> Channel:
@@ -150,13 +203,15 @@ class DeliveryActivities:
         return self._channel(DeliverInput(tenant=tenant, grant_id="", channel=channel_id))
 
     def _channel(self, input: DeliverInput) -> Channel:
+        """The channel a target names: a configured channel id, or `<id>.team` (its team post)."""
         key = (input.tenant, input.channel)
         if key not in self._channels:
             tenant = self.config.tenant(input.tenant)
-            settings = tenant.channel(input.channel) if tenant else None
+            channel_id, team = split_target(input.channel)
+            settings = tenant.channel(channel_id) if tenant else None
             if settings is None:
-                raise to_application_error(Permanent(f"channel {input.channel} is no longer configured"))
-            self._channels[key] = build_channel(settings, self.clients)
+                raise to_application_error(Permanent(f"channel {channel_id} is no longer configured"))
+            self._channels[key] = build_channel(settings, self.clients, team=team)
         return self._channels[key]
 
     def _send(self, input: DeliverInput, job: _Job) -> DeliverResult:
@@ -165,7 +220,7 @@ class DeliveryActivities:
         if job.channel.transactional:
             with self.engine.begin() as conn:
                 job.channel.send(replace(job.delivery, store=conn))
-                _mark_sent(conn, input, job.delivery.attempt)
+                self._sent(conn, input, job.delivery.attempt)
             crash_point("deliver:after-send", scope=input.channel)
             return DeliverResult(channel=input.channel, status="sent")
         try:
@@ -181,7 +236,14 @@ class DeliveryActivities:
         if sent.learned is not None:
             self._remember(input.tenant, job.delivery.grant.person_id, sent.learned)
         with self.engine.begin() as conn:
-            _mark_sent(conn, input, job.delivery.attempt, detail=sent.detail)
+            self._sent(conn, input, job.delivery.attempt, detail=sent.detail)
+
+    def _sent(self, conn: Connection, input: DeliverInput, attempt: int,
+              detail: dict[str, Any] | None = None) -> None:
+        """Mark it sent; a success on the channel resolves its open incidents."""
+        _mark_sent(conn, input, attempt, detail=detail)
+        if (tenant := self.config.tenant(input.tenant)) is not None:
+            resolve_channel_incidents(conn, tenant, input.channel, console=self.clients.console)
 
     def _remember(self, tenant_id: str, person: str, link: str) -> None:
         """Store a link a channel learned; a link already held by someone else is kept."""
@@ -226,7 +288,7 @@ def _revoked(conn: Connection, grant_id: str) -> str | None:
     return "revoked" if revoked is not None else None
 
 
-def _key(input: DeliverInput | MarkFailedInput) -> tuple[Any, ...]:
+def _key(input: DeliverInput | MarkFailedInput | ClaimRetryInput) -> tuple[Any, ...]:
     return (deliveries.c.grant_id == input.grant_id, deliveries.c.channel == input.channel,
             deliveries.c.tenant == input.tenant)
 
@@ -237,6 +299,17 @@ def _mark_sent(conn: Connection, input: DeliverInput, attempt: int, status: str 
     conn.execute(update(deliveries).where(*_key(input)).values(
         status=status, attempts=attempt, last_error=None, sent_at=now, updated_at=now, detail=detail,
     ))
+
+
+def _message(conn: Connection, tenant: TenantSettings, spec: AchievementSpec, grant: Any, *,
+             team: bool) -> Message:
+    """The grant's message in the reader's language and zone: the person's (`store.profiles`),
+    else the tenant's; a team post is read by the team, so always the tenant's."""
+    profile = None if team else load_profiles(conn, tenant.id, [grant.person_id]).get(grant.person_id)
+    locale = resolve_locale(profile.locale if profile else None, tenant.locale)
+    zone = profile.time_zone if profile and profile.time_zone else tenant.time_zone
+    granted_at = grant.granted_at if grant.granted_at.tzinfo else grant.granted_at.replace(tzinfo=UTC)
+    return compose(spec, grant.evidence, locale=locale, granted_at=granted_at, zone=zone)
 
 
 def person_links(conn: Connection, tenant: str, person: str) -> Links:

@@ -27,8 +27,10 @@ from activities.contracts import (
 from activities.faults import crash_point
 from activities.liveness import WORKFLOW_TASK_TIMEOUT, heartbeating, heartbeating_async
 from activities.shard_round import Round, RoundResult, evaluate_round, read_round, rule_context
+from channels import team_targets
 from config.models import Config, Route, TenantSettings
 from metrics import pipeline as metrics
+from rules.definitions import AchievementSpec
 from rules.engine import RuleSet, compile_rules
 from store import read_only
 from store.evaluation import (
@@ -131,8 +133,9 @@ class EvaluationActivities:
                                    due=len(work.due), skipped=len(result.skipped))
 
     def _channels(self, tenant: TenantSettings) -> dict[str, list[Route]]:
-        """Routing is decided here, when grants are stored: `deliver_to`, else importance."""
-        return {s.key: tenant.routes(s) for s in tenant.achievements}
+        """Routing is decided here, when grants are stored: `deliver_to`, else importance; a
+        team_visible achievement routed to a Slack channel with a `team_channel` also posts there."""
+        return {s.key: _with_team_posts(tenant, s, tenant.routes(s)) for s in tenant.achievements}
 
     @activity.defn(name="dispatch_grants")
     async def dispatch_grants(self, input: DispatchInput) -> DispatchResult:
@@ -200,3 +203,9 @@ def _log_skips(tenant: str, shard: int, result: RoundResult) -> None:
         log.warning("tenant %s shard %d: %d event/rule pair(s) not counted (odd data) by %s; "
                     "`accolade shards` counts them per shard", tenant, shard, len(result.skipped),
                     ", ".join(rules))
+
+
+def _with_team_posts(tenant: TenantSettings, spec: AchievementSpec, routes: list[Route]) -> list[Route]:
+    sendable = [r.channel for r in routes if not r.forbidden]
+    extra = team_targets(tenant.channels, sendable, team_visible=spec.team_visible)
+    return routes + [Route(target, kind) for target, kind in extra]

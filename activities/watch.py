@@ -14,8 +14,7 @@
 
 Step 2 sweeps every pending notice, not only this round's, so an attempt that died after
 opening an incident is finished by the next attempt. Messages go to the tenant's
-`admin_channel`: `console` prints one line on the worker's output; other kinds log that they
-are not supported for admin alerts yet (the incident is still recorded and marked told).
+`admin_channel` through `activities.alerts.admin_alert` (shared with delivery incidents).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import (
@@ -36,6 +35,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
 )
 
+from activities.alerts import admin_alert
 from activities.contracts import (
     CheckConnectorsInput,
     CheckConnectorsResult,
@@ -143,24 +143,17 @@ class WatchActivities:
                 return 0
             event = alert_event(tenant.id, incident, which)
             append_validated(conn, tenant, [(0, event)], set())
-            self._message(conn, tenant, incident, which)
+            self._message(tenant, incident, which)
         return 1
 
-    def _message(self, conn: Connection, tenant: TenantSettings, incident: Incident,
+    def _message(self, tenant: TenantSettings, incident: Incident,
                  which: Literal["open", "resolved"]) -> None:
         if which == "open":
             text = f"connector {incident.connector} is {incident.kind}: {incident.detail}"
         else:
             text = (f"connector {incident.connector}: {incident.kind} alarm resolved "
                     f"(opened {incident.opened_at:%Y-%m-%d %H:%M:%S} UTC)")
-        line = f"[accolade:alert] {tenant.id}: {text} [incident {incident.id}]"
-        channel = tenant.channel(tenant.admin_channel) if tenant.admin_channel else None
-        if channel is not None and channel.kind == "console":
-            print(line, file=self.console, flush=True)
-        elif channel is None:
-            log.warning("%s (tenant %s has no admin_channel)", line, tenant.id)
-        else:
-            log.warning("%s (admin alerts to %s channels are not supported yet)", line, channel.kind)
+        admin_alert(tenant, text, incident=incident.id, console=self.console)
 
 
 def alert_event(tenant: str, incident: Incident, which: Literal["open", "resolved"]) -> CloudEvent:

@@ -8,6 +8,7 @@ Routes:
     GET  /v1/persons/{identity}/achievements/{key}  why, or what is missing (`api.insight`)
     POST /v1/simulate               what a rule would grant on given events; stores nothing
     GET  /v1/deliveries[?failed=true]
+    POST /v1/deliveries/{grant_id}/{channel}/retry   re-drive a failed delivery (`api.deliveries`)
     GET  /healthz                   liveness plus a store round-trip (503 when unreachable)
     GET  /metrics                   Prometheus text (`metrics.receiver`; not in the OpenAPI spec)
     /xapi/about, /xapi/statements  the xAPI Statement API (`api.xapi`; not in the OpenAPI spec)
@@ -31,6 +32,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api import spec
 from api.auth import require_tenant, tenant_for_key
+from api.deliveries import TemporalFactory
+from api.deliveries import router as deliveries_router
 from api.identity import router as identity_router
 from api.insight import insight_router
 from api.limits import BodyLimitAsJson
@@ -55,10 +58,14 @@ _BATCH_TYPES = (spec.BATCH_TYPE,)
 _JSON_TYPES = ("application/json", spec.EVENT_TYPE, *_BATCH_TYPES)
 
 
-def create_app(config: Config, engine: Engine, notifier: Notifier | None = None) -> FastAPI:
+def create_app(config: Config, engine: Engine, notifier: Notifier | None = None, *,
+               temporal: TemporalFactory | None = None) -> FastAPI:
+    """`temporal` connects a Temporal client for the write routes that start workflows
+    (re-driving a delivery); without it they answer 503."""
     app = FastAPI(title="Accolade", version="0.1.0", summary="Achievement hub receiver")
     app.state.config = config
     app.state.engine = engine
+    app.state.temporal = temporal
     intake = Intake(config, engine) if notifier is None else Intake(config, engine, notifier)
     app.state.intake = intake  # `api.serve` starts its flusher thread
     _routes(app, config.api.limits)
@@ -68,6 +75,7 @@ def create_app(config: Config, engine: Engine, notifier: Notifier | None = None)
     app.include_router(insight_router(config.api.limits))
     app.include_router(identity_router)
     app.include_router(preferences_router)
+    app.include_router(deliveries_router)
     app.include_router(xapi_router(config.api.limits))
     app.include_router(scim_router())
     app.add_middleware(BodyLimitAsJson)

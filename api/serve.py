@@ -7,10 +7,11 @@ import asyncio
 import logging
 
 import uvicorn
+from temporalio.client import Client
 
 from activities.temporal_client import EvaluatorNotifier, connect
 from api.app import create_app
-from config import load_config
+from config import Config, load_config
 from store import create_store_engine
 
 __all__ = ["main"]
@@ -29,7 +30,7 @@ async def serve(config_path: str) -> None:
                     "reconnects by itself", config.temporal.target(), exc)
     notifier = EvaluatorNotifier(client, config)
     notifier.start()
-    app = create_app(config, engine, notifier=notifier)
+    app = create_app(config, engine, notifier=notifier, temporal=lambda: _client(config, client))
     app.state.intake.start()
     server = uvicorn.Server(uvicorn.Config(app, host=config.api.host, port=config.api.port,
                                            log_level="warning"))
@@ -39,6 +40,11 @@ async def serve(config_path: str) -> None:
         await notifier.stop()
         app.state.intake.close()  # the counters it holds
         engine.dispose()
+
+
+async def _client(config: Config, connected: Client | None) -> Client:
+    """The receiver's client, or a fresh connection when it had none at start."""
+    return connected if connected is not None else await connect(config)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,6 +8,7 @@ and the clients `worker.py` built.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Union
 
 from pydantic import Field
@@ -26,7 +27,7 @@ from channels.base import (
 from channels.console import ConsoleChannel
 from channels.email import EmailChannel
 from channels.feed import FeedChannel
-from channels.slack import SlackChannel
+from channels.slack import SlackChannel, SlackSettings, SlackTeamChannel, split_target, team_target
 from channels.webhook import WebhookChannel
 
 CHANNELS: tuple[type[Channel], ...] = (
@@ -54,7 +55,10 @@ __all__ = [
     "build_channel",
     "channel_class",
     "kinds",
+    "split_target",
     "stable_id",
+    "team_target",
+    "team_targets",
 ]
 
 
@@ -69,5 +73,21 @@ def channel_class(kind: str) -> type[Channel]:
         raise KeyError(f"unknown channel kind {kind!r}; known: {', '.join(_BY_KIND)}") from None
 
 
-def build_channel(settings: ChannelSettings, clients: Clients) -> Channel:
+def build_channel(settings: ChannelSettings, clients: Clients, *, team: bool = False) -> Channel:
+    """The channel for `settings`; `team=True` its team post (Slack channels only)."""
+    if team:
+        if not isinstance(settings, SlackSettings):
+            raise KeyError(f"channel {settings.id} ({settings.kind}) has no team posts")
+        return SlackTeamChannel(settings, clients)
     return channel_class(settings.kind)(settings, clients)
+
+
+def team_targets(channels: Sequence[ChannelSettings], routed: Sequence[str], *,
+                 team_visible: bool) -> list[tuple[str, str]]:
+    """The extra delivery targets (target, kind) of a grant routed to `routed`: a team post for
+    each routed Slack channel with a `team_channel`, when the achievement is team_visible."""
+    if not team_visible:
+        return []
+    by_id = {c.id: c for c in channels}
+    return [(team_target(c), "slack") for c in routed
+            if isinstance(by_id.get(c), SlackSettings) and by_id[c].team_channel]

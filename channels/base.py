@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Generic, Literal, TextIO, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.messages import Message
+from channels.slack_limits import SlackLimiter
 
 __all__ = [
     "Channel",
@@ -86,7 +87,11 @@ class GrantView:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One send: the grant, its message, the recipient and the attempt (1 = first)."""
+    """One send: the grant, its message, the recipient and the attempt (1 = first).
+
+    `resumed`: an earlier run may have sent already although this attempt is the first of
+    its run (a re-drive of a failed delivery); channels that can look first (Slack) do.
+    """
 
     channel_id: str
     grant: GrantView
@@ -94,6 +99,11 @@ class Delivery:
     recipient: str
     attempt: int
     store: Any = None  # the open connection, for transactional channels only
+    resumed: bool = False
+
+    @property
+    def may_have_sent(self) -> bool:
+        return self.attempt > 1 or self.resumed
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,8 @@ class Clients:
 
     `slack(token, base_url)` builds a Slack WebClient; `http` is an httpx.Client (its
     transport is the seam); `smtp(host, port, timeout=…)` opens an `smtplib.SMTP`; `tls`
-    is the context STARTTLS verifies the server with.
+    is the context STARTTLS verifies the server with; `slack_limits` the one rate limiter every
+    Slack channel of the process shares (`channels.slack_limits`).
     """
 
     console: TextIO = field(default_factory=lambda: sys.stdout)
@@ -121,6 +132,7 @@ class Clients:
     http: Any = None
     smtp: Callable[..., Any] | None = None
     tls: ssl.SSLContext | None = None  # STARTTLS trust; None: the system's default context
+    slack_limits: SlackLimiter = field(default_factory=SlackLimiter)
 
 
 S = TypeVar("S", bound=ChannelSettings)

@@ -59,11 +59,13 @@ def message_id(grant_id: str, channel_id: str, sender: str) -> str:
 
 
 def render(message: Message) -> tuple[str, str]:
-    """The text and the HTML part, from the same fields in the same order."""
-    rows = [("Why", message.why)] + ([("Next", message.next)] if message.next else [])
-    body = "".join(f"<p><strong>{k}:</strong> {html.escape(v)}</p>" for k, v in rows)
-    page = (f'<!doctype html><html><body><h1>You earned “{html.escape(message.title)}”</h1>'
-            f"{body}</body></html>")
+    """The text and the HTML part, from the same fields in the same order; the HTML names the
+    language and, for right-to-left ones, `dir="rtl"`."""
+    body = "".join(f"<p><strong>{html.escape(k)}:</strong> {html.escape(v)}</p>" for k, v in message.rows)
+    direction = "rtl" if message.rtl else "ltr"
+    lang = html.escape(message.locale.replace("_", "-"))
+    page = (f'<!doctype html><html lang="{lang}" dir="{direction}"><body>'
+            f"<h1>{html.escape(message.first_line)}</h1>{body}</body></html>")
     return message.text, page
 
 
@@ -89,14 +91,16 @@ class EmailChannel(Channel[EmailSettings]):
             raise Permanent("SMTP: the server does not offer STARTTLS") from None
         except ssl.SSLCertVerificationError:
             raise Permanent("SMTP: the server's certificate was not verified") from None
-        except (smtplib.SMTPException, OSError) as exc:  # refused, dropped, timed out
+        except smtplib.SMTPException as exc:  # dropped mid-conversation
             raise Retryable(f"SMTP: {exc.__class__.__name__}") from None
+        except OSError as exc:  # refused, reset, timed out, no such host
+            raise Retryable(f"SMTP: server unreachable ({exc.__class__.__name__})") from None
         return Sent(provider_id=mail["Message-ID"], detail={"message_id": mail["Message-ID"]})
 
     def _compose(self, delivery: Delivery) -> EmailMessage:
         text, page = render(delivery.message)
         mail = EmailMessage()
-        mail["Subject"] = f"You earned “{delivery.message.title}”"
+        mail["Subject"] = delivery.message.subject or f"You earned “{delivery.message.title}”"
         mail["From"] = self.settings.sender
         mail["To"] = delivery.recipient
         mail["Date"] = formatdate(localtime=False)

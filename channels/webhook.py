@@ -160,7 +160,7 @@ class WebhookChannel(Channel[WebhookSettings]):
         except httpx.TimeoutException:
             raise Retryable("webhook: timed out") from None
         except httpx.TransportError as exc:
-            raise Retryable(f"webhook: {exc.__class__.__name__}") from None
+            raise Retryable(f"webhook: unreachable ({exc.__class__.__name__})") from None
         if not 200 <= answer.status_code < 300:
             raise classify_http(answer.status_code, answer.headers, what="webhook")
         return Sent(provider_id=msg_id, detail={"webhook_id": msg_id, "status": answer.status_code})

@@ -317,14 +317,21 @@ def identity_erase(
     erase(cfg, pick_tenant(cfg, tenant), person, reason=reason, yes=yes)
 
 
-@app.command()
+deliveries_app = typer.Typer(help="Delivery status per grant and channel; re-drive failed ones.")
+app.add_typer(deliveries_app, name="deliveries")
+
+
+@deliveries_app.callback(invoke_without_command=True)
 def deliveries(
-    failed: Annotated[bool, typer.Option("--failed", help="only failed deliveries")] = False,
+    ctx: typer.Context,
+    failed: Annotated[bool, typer.Option("--failed", help="only failed ones (the dead letters)")] = False,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     tenant: TenantOpt = None,
 ) -> None:
-    """Delivery status per grant and channel, newest first."""
+    """Delivery status per grant and channel, newest first; `retry ID` re-drives a failed one."""
+    if ctx.invoked_subcommand is not None:
+        return
     from cli.people import show_deliveries
 
     _, cfg = load(config)
@@ -366,6 +373,35 @@ def preferences_show(identity: IdentityArg, as_json: JsonOpt = False, config: Co
 
     _, cfg = load(config)
     show_preferences(cfg, pick_tenant(cfg, tenant), identity, as_json=as_json)
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(
+    delivery: Annotated[str | None, typer.Argument(
+        help="<grant-id>/<channel>, as `accolade deliveries --failed` shows it")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="every failed delivery")] = False,
+    channel: Annotated[str | None, typer.Option("--channel", help="with --all: one channel's")] = None,
+    wait: Annotated[float, typer.Option("--wait", help="seconds to wait for each outcome")] = 30.0,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    tenant: TenantOpt = None,
+) -> None:
+    """Re-drive failed deliveries once their cause is fixed, in `deliver/<grant>/<channel>/retry-<n>`.
+
+    A delivery that is not failed (sent meanwhile, or being re-driven) is refused with its status.
+
+    Exit 0 when every chosen delivery was sent; 1 when one failed again, is still running or was
+    refused; 2 on usage errors.
+    """
+    from cli.deliveries import retry
+
+    if (delivery is None) == (not everything):
+        die("pass a delivery id or --all, not both")
+    if channel is not None and delivery is not None:
+        die("--channel narrows --all; leave it out with a delivery id")
+    _, cfg = load(config)
+    raise SystemExit(retry(cfg, pick_tenant(cfg, tenant), delivery, channel=channel, wait=wait,
+                           as_json=as_json))
 
 
 @app.command()

@@ -143,7 +143,7 @@ def show_deliveries(config: Config, tenant: TenantSettings, *, failed: bool, as_
     for r in rows:
         reason = f"  ({r['reason']})" if r["reason"] else ""
         print(f"{r['updated_at']}  {r['status']:<10} {r['channel']:<8} {r['achievement']}  "
-              f"person {r['person']}  grant {r['grant_id']}  attempts {r['attempts']}{reason}")
+              f"person {r['person']}  id {r['id']}  attempts {r['attempts']}{reason}")
     if not rows:
         print("no deliveries" + (" failed" if failed else ""))
 

@@ -215,6 +215,19 @@ class TenantSettings(_Strict):
         return self
     routing: RoutingPolicy = Field(
         default_factory=RoutingPolicy, description="channels per importance; channels forbidden here")
+    locale: str = Field(
+        default="en", description="language of messages for persons without their own locale, and of "
+                                  "team posts (a CLDR locale: en, ar, de_CH, …)")
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, locale: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            return str(Locale.parse(locale.replace("-", "_")))
+        except (UnknownLocaleError, ValueError):
+            raise ValueError(f"unknown locale {locale!r} (a CLDR locale such as en, ar, de_CH)") from None
 
     @field_validator("time_zone")
     @classmethod

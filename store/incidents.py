@@ -6,6 +6,11 @@ activity; its two notices (an event in the stream and an admin message) are guar
 still empty, in the transaction that appends the event and writes the message, so a retried
 activity finds it set and sends nothing twice (the pattern of the delivery record).
 
+Delivery incidents (`activities.dead_letters`) share the table and its notice guard: their
+`connector` column holds the channel id and their `kind` is `channel:<reason class>`
+(`CHANNEL_KIND`). The connector functions (`open_incidents`, `unnotified`) leave them out;
+`channel_incidents` reads them.
+
 "At most one open" has no unique index (an open row is one whose `resolved_at` is NULL), so
 opening checks and inserts under a lock: on PostgreSQL a transaction-scoped advisory lock on
 (tenant, connector, kind); SQLite's write transactions begin IMMEDIATE and run one at a time.
@@ -23,7 +28,9 @@ from sqlalchemy import Connection, select, text, update
 from store.schema import connector_incidents, poll_cursors
 
 __all__ = [
+    "CHANNEL_KIND",
     "Incident",
+    "channel_incidents",
     "claim_notice",
     "cursors",
     "open_incident",
@@ -33,6 +40,8 @@ __all__ = [
 ]
 
 _I = connector_incidents.c
+CHANNEL_KIND = "channel:"  # kind prefix of delivery incidents; the rest is the reason class
+_CONNECTOR_ONLY = _I.kind.not_like(CHANNEL_KIND + "%")
 
 
 @dataclass(frozen=True)
@@ -58,14 +67,22 @@ class Incident:
 
 def open_incidents(conn: Connection, tenant: str) -> list[Incident]:
     rows = conn.execute(select(connector_incidents).where(
-        _I.tenant == tenant, _I.resolved_at.is_(None)).order_by(_I.id))
+        _I.tenant == tenant, _I.resolved_at.is_(None), _CONNECTOR_ONLY).order_by(_I.id))
+    return [Incident.of(r) for r in rows]
+
+
+def channel_incidents(conn: Connection, tenant: str, channel: str) -> list[Incident]:
+    """The open delivery incidents of one channel."""
+    rows = conn.execute(select(connector_incidents).where(
+        _I.tenant == tenant, _I.connector == channel, _I.kind.like(CHANNEL_KIND + "%"),
+        _I.resolved_at.is_(None)).order_by(_I.id))
     return [Incident.of(r) for r in rows]
 
 
 def unnotified(conn: Connection, tenant: str) -> list[Incident]:
     """Incidents with a notice still to send: opened and not told, or resolved and not told."""
     rows = conn.execute(select(connector_incidents).where(
-        _I.tenant == tenant,
+        _I.tenant == tenant, _CONNECTOR_ONLY,
         (_I.notified_open_at.is_(None)) | (_I.resolved_at.is_not(None) & _I.notified_resolved_at.is_(None)),
     ).order_by(_I.id))
     return [Incident.of(r) for r in rows]

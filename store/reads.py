@@ -58,8 +58,8 @@ def _deliveries_by_grant(conn: Connection, grant_ids: list[str]) -> dict[str, li
 
 
 def _delivery(d: Any) -> dict[str, Any]:
-    return {"grant_id": d.grant_id, "channel": d.channel, "kind": d.kind, "status": d.status,
-            "reason": delivery_reason(d.status, d.detail, d.last_error),
+    return {"id": f"{d.grant_id}/{d.channel}", "grant_id": d.grant_id, "channel": d.channel,
+            "kind": d.kind, "status": d.status, "reason": delivery_reason(d.status, d.detail, d.last_error),
             "attempts": d.attempts, "last_error": d.last_error, "detail": d.detail,
             "updated_at": _iso(d.updated_at), "sent_at": _iso(d.sent_at)}
 

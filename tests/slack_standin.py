@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 import time
 from collections import defaultdict, deque
@@ -65,9 +66,10 @@ class SlackStandIn:
         inactive_tokens: Iterable[str] = (),
         users: dict[str, str] | None = None,
         deactivated: Iterable[str] = (),
-        channels: Iterable[str] = (),
+        channels: Iterable[str] = (),  # e.g. a team channel "C0TEAM"
         bot_user_id: str = "UBOTSTANDIN",
         port: int = 0,
+        post_interval: float | None = None,
     ) -> None:
         self.tokens = set(tokens)
         self.inactive_tokens = set(inactive_tokens)
@@ -76,6 +78,15 @@ class SlackStandIn:
         self.channels = set(channels)  # channel ids that exist besides opened DMs
         self.bot_user_id = bot_user_id
         self.port = port
+        # Slack's per-channel limit on chat.postMessage ("one message per second per channel",
+        # https://docs.slack.dev/apis/web-api/rate-limits): a post to a channel sooner than
+        # `post_interval` after its last accepted one is answered as Slack does when a limit is
+        # exceeded, "HTTP 429 Too Many Requests ... and a Retry-After HTTP header containing the
+        # number of seconds until you can retry" (same page, "Responding to rate limiting
+        # conditions"), with the envelope {"ok": false, "error": "ratelimited"}.
+        self.post_interval = post_interval
+        self._last_post: dict[str, float] = {}
+        self.limited: list[str] = []  # channels of posts refused with 429
         self._calls: list[tuple[str, Json]] = []
         self._call_times: list[float] = []
         self._messages: list[Json] = []
@@ -217,6 +228,8 @@ class SlackStandIn:
                 queue.popleft()
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return fault.status, headers, {"ok": False, "error": fault.error}
+        if method == "chat.postMessage" and (refusal := self._channel_limit(args)) is not None:
+            return refusal
         handler = _METHODS.get(method)
         if handler is None:
             return 200, {}, {"ok": False, "error": "unknown_method"}
@@ -226,6 +239,18 @@ class SlackStandIn:
             return 200, {}, {"ok": False, "error": exc.error}
         except (ValueError, ArithmeticError):  # e.g. limit="ten", oldest="yesterday"
             return 200, {}, {"ok": False, "error": "invalid_arguments"}
+
+    def _channel_limit(self, args: Json) -> tuple[int, dict[str, str], Json] | None:
+        channel, now = str(args.get("channel") or ""), time.monotonic()
+        if self.post_interval is None or channel not in self.channels:
+            return None
+        last = self._last_post.get(channel)
+        if last is not None and now - last < self.post_interval:
+            self.limited.append(channel)
+            wait = max(1, math.ceil(self.post_interval - (now - last)))
+            return 429, {"Retry-After": str(wait)}, {"ok": False, "error": "ratelimited"}
+        self._last_post[channel] = now
+        return None
 
     # Methods below run with the lock held; each returns the payload after "ok": true or raises.
     def _users_lookup_by_email(self, args: Json) -> Json:

@@ -12,6 +12,11 @@ activity again, which re-checks the grant, the person and the preferences at tha
 A channel that joins a digest is handed to `DigestWorkflow` (`join_digest`, signal-with-start)
 and this workflow is done with it; the digest marks its row sent. The current details (the
 Temporal UI's "current details") list each channel's status, ids and UTC times only.
+
+A re-drive of one failed channel (`accolade deliveries retry`) is this workflow too, id
+`deliver/<grant-id>/<channel>/retry-<n>` with `retry = n`: it first claims the deliveries row
+(`claim_delivery_retry`: only a `failed` row is re-queued), so a retry of a row that was sent
+meanwhile, or that another re-drive took, ends at once with the reason and sends nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
+        ClaimRetryInput,
+        ClaimRetryResult,
         DeliverGrantInput,
         DeliverGrantResult,
         DeliverInput,
@@ -61,6 +68,8 @@ class DeliverGrantWorkflow:
     async def run(self, input: DeliverGrantInput) -> DeliverGrantResult:
         for channel in input.grant.channels:
             self._show(channel, "queued")
+        if input.retry and (refused := await self._claim(input)) is not None:
+            return DeliverGrantResult(deliveries=[refused])
         results = await asyncio.gather(*(self._channel(input, c) for c in input.grant.channels))
         failed = [r for r in results if r.status == "failed"]
         if failed:  # every channel was tried; fail visibly so admins can filter on it
@@ -68,6 +77,20 @@ class DeliverGrantWorkflow:
             raise ApplicationError(f"delivery failed on {summary}", type="DeliveryFailed",
                                    non_retryable=True)
         return DeliverGrantResult(deliveries=list(results))
+
+    async def _claim(self, input: DeliverGrantInput) -> DeliverResult | None:
+        """A re-drive's guard: None when the row was claimed, else why it was refused."""
+        grant, (channel,) = input.grant, input.grant.channels
+        claim = await workflow.execute_activity(
+            "claim_delivery_retry",
+            ClaimRetryInput(tenant=grant.tenant, grant_id=grant.grant_id, channel=channel, retry=input.retry),
+            result_type=ClaimRetryResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            summary=f"claim failed delivery via {channel} for retry {input.retry}",
+        )
+        if claim.claimed:
+            return None
+        return DeliverResult(channel=channel, status="refused", detail=claim.reason)
 
     async def _channel(self, input: DeliverGrantInput, channel: str) -> DeliverResult:
         grant = input.grant
@@ -99,7 +122,7 @@ class DeliverGrantWorkflow:
         grant = input.grant
         return await workflow.execute_activity(
             "deliver",
-            DeliverInput(tenant=grant.tenant, grant_id=grant.grant_id, channel=channel),
+            DeliverInput(tenant=grant.tenant, grant_id=grant.grant_id, channel=channel, retry=input.retry),
             result_type=DeliverResult,
             start_to_close_timeout=timedelta(seconds=30),
             heartbeat_timeout=HEARTBEAT_TIMEOUT,  # a dead worker is noticed in seconds

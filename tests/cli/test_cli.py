@@ -258,3 +258,9 @@ def test_person_show_and_identity_link_from_the_command_line(tmp_path: Path) -> 
     assert "demo-2" in ambiguous.stderr and "demo-3" in ambiguous.stderr
     assert "Traceback" not in unknown.stderr + refused.stderr + ambiguous.stderr
     assert run("deliveries", "--failed", *args).stdout.strip() == "no deliveries failed"
+    shapeless = run("deliveries", "retry", "not-an-id", *args)
+    assert shapeless.returncode == 2 and "expected <grant-id>/<channel>" in shapeless.stderr
+    missing = run("deliveries", "retry", "0b5e7c1e-6f0a-4c8e-9a52-3f1f2d9b1a11/console", *args)
+    assert missing.returncode == 1  # refused from the store alone: Temporal is not running here
+    assert "refused: no delivery 0b5e7c1e-6f0a-4c8e-9a52-3f1f2d9b1a11/console in tenant demo" in missing.stdout
+    assert run("deliveries", "retry", "--all", *args).stdout.strip() == "nothing to retry: no failed deliveries"
