@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_tenant
-from api.reads import _IDENTITY_ERRORS, _person, _Row
+from api.reads import IDENTITY_ERRORS, _Row, find_identity
 from api.spec import ErrorDetail, bearer_responses
 from config.models import TenantSettings
 from store.preferences import Preferences, preferences_view, save_preferences
@@ -73,19 +73,19 @@ _BODY = {
     "content": {"application/json": {"schema": Preferences.model_json_schema()}},
 }
 _PUT_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_IDENTITY_ERRORS,
+    **IDENTITY_ERRORS,
     400: {"model": ErrorDetail, "description": "not an identity, not JSON, or a field that does not parse "
                                               "(the message names it)"},
 }
 
 
-@router.get("/persons/{identity}/preferences", response_model=PreferencesView, responses=_IDENTITY_ERRORS)
+@router.get("/persons/{identity}/preferences", response_model=PreferencesView, responses=IDENTITY_ERRORS)
 async def get_preferences(identity: str, request: Request, tenant: Tenant) -> dict[str, Any]:
     """Opt-outs, quiet hours, digest, throttle, time zone and locale (with their source)."""
 
     def read() -> dict[str, Any]:
         with request.app.state.engine.connect() as conn:
-            return _view(conn, tenant, _person(conn, tenant, identity))
+            return _view(conn, tenant, find_identity(conn, tenant, identity))
 
     return await run_in_threadpool(read)
 
@@ -98,7 +98,7 @@ async def put_preferences(identity: str, request: Request, tenant: Tenant) -> di
 
     def write() -> dict[str, Any]:
         with request.app.state.engine.begin() as conn:
-            person = _person(conn, tenant, identity)
+            person = find_identity(conn, tenant, identity)
             save_preferences(conn, tenant.id, person, update)
             return _view(conn, tenant, person)
 

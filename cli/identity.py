@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from cli._common import die
-from cli.people import _engine, _read
+from cli.people import _engine, read_store
 from config.models import Config, TenantSettings
 from identity import AmbiguousIdentity, IdentityRef, UnknownIdentity, find_person, parse_identity_ref
 from identity.audit import cli_actor, history, key_text
@@ -70,7 +70,7 @@ def render_outcome(outcome: Outcome, what: str, *, applied: bool) -> str:
 
 
 def show_conflicts(config: Config, tenant: TenantSettings, *, as_json: bool) -> None:
-    rows = _read(config, lambda conn: list_conflicts(conn, tenant.id))
+    rows = read_store(config, lambda conn: list_conflicts(conn, tenant.id))
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -87,7 +87,7 @@ def show_history(config: Config, tenant: TenantSettings, identity: str, *, as_js
         ref = parse_identity_ref(identity)
     except ValueError as exc:
         die(str(exc))
-    rows = _read(config, lambda conn: _history_rows(conn, tenant, ref))
+    rows = read_store(config, lambda conn: _history_rows(conn, tenant, ref))
     if as_json:
         print(json.dumps(rows, indent=2))
         return

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cli._common import die
-from cli.people import _engine, _read, _resolve
+from cli.people import _engine, read_store, resolve
 from config.models import Config, TenantSettings
 from store.preferences import Preferences, load_preferences, preferences_view, save_preferences
 
@@ -29,7 +29,7 @@ def set_preferences(config: Config, tenant: TenantSettings, identity: str, *, op
     engine = _engine(config)
     try:
         with engine.begin() as conn:
-            person = _resolve(conn, tenant, identity)
+            person = resolve(conn, tenant, identity)
             update = _update(load_preferences(conn, tenant.id, person), tenant, opt_out, opt_in, options)
             save_preferences(conn, tenant.id, person, update)
             view = preferences_view(conn, tenant.id, person, tenant_zone=tenant.time_zone)
@@ -56,8 +56,8 @@ def _update(current: Preferences, tenant: TenantSettings, opt_out: list[str], op
 
 
 def show_preferences(config: Config, tenant: TenantSettings, identity: str, *, as_json: bool) -> None:
-    view = _read(config, lambda conn: preferences_view(
-        conn, tenant.id, _resolve(conn, tenant, identity), tenant_zone=tenant.time_zone))
+    view = read_store(config, lambda conn: preferences_view(
+        conn, tenant.id, resolve(conn, tenant, identity), tenant_zone=tenant.time_zone))
     print(json.dumps(view, indent=2) if as_json else render(view, tenant))
 
 
