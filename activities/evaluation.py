@@ -46,7 +46,10 @@ from store.evaluation import undispatched as load_undispatched
 from store.eventlog import complete
 from store.skips import record_skips
 
-__all__ = ["EvaluationActivities", "SA_ACHIEVEMENT", "SA_CONNECTOR", "SA_PERSON", "SA_TENANT", "rule_context"]
+__all__ = [
+    "EvaluationActivities", "SA_ACHIEVEMENT", "SA_CONNECTOR", "SA_PERSON", "SA_TENANT", "delivery_routes",
+    "rule_context",
+]
 
 _CONCURRENT_STARTS = 50  # one at a time measured 6.4 s per 500-grant round (bench/README.md)
 SA_TENANT = SearchAttributeKey.for_keyword("AccoladeTenant")
@@ -135,7 +138,7 @@ class EvaluationActivities:
     def _channels(self, tenant: TenantSettings) -> dict[str, list[Route]]:
         """Routing is decided here, when grants are stored: `deliver_to`, else importance; a
         team_visible achievement routed to a Slack channel with a `team_channel` also posts there."""
-        return {s.key: _with_team_posts(tenant, s, tenant.routes(s)) for s in tenant.achievements}
+        return {s.key: delivery_routes(tenant, s) for s in tenant.achievements}
 
     @activity.defn(name="dispatch_grants")
     async def dispatch_grants(self, input: DispatchInput) -> DispatchResult:
@@ -205,7 +208,10 @@ def _log_skips(tenant: str, shard: int, result: RoundResult) -> None:
                     ", ".join(rules))
 
 
-def _with_team_posts(tenant: TenantSettings, spec: AchievementSpec, routes: list[Route]) -> list[Route]:
+def delivery_routes(tenant: TenantSettings, spec: AchievementSpec) -> list[Route]:
+    """Where a grant of `spec` goes (also for grants an identity merge adds): the routed
+    channels, plus team posts of a team_visible achievement."""
+    routes = tenant.routes(spec)
     sendable = [r.channel for r in routes if not r.forbidden]
     extra = team_targets(tenant.channels, sendable, team_visible=spec.team_visible)
     return routes + [Route(target, kind) for target, kind in extra]

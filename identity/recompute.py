@@ -32,11 +32,20 @@ from sqlalchemy import Connection, delete, select, tuple_, update
 
 from config.models import TenantSettings
 from identity.resolve import known_routes
-from rules.engine import CompiledRule, EvalEvent, Grant, RuleSet, RuleState, compile_rules, evaluate
+from rules.engine import (
+    CompiledRule,
+    EvalEvent,
+    Evaluation,
+    Grant,
+    RuleSet,
+    RuleState,
+    compile_rules,
+    evaluate,
+)
 from rules.events import CloudEvent
 from store.evaluation import insert_grants, save_progress
 from store.eventlog import Route, is_system_event, park, shard_of
-from store.profiles import person_zones
+from store.first_seen import load_first_seen
 from store.schema import event_queue, events, grants, parked, parked_keys, progress
 
 __all__ = ["GrantChange", "LogRow", "Outcome", "recompute", "route_log"]
@@ -92,14 +101,17 @@ def affected_persons(before: Sequence[LogRow], after: Sequence[LogRow], named: I
 
 
 def _run_engine(conn: Connection, tenant: TenantSettings, rules: RuleSet, items: list[EvalEvent],
-                now: datetime) -> tuple[dict[tuple[str, str], RuleState], list[Grant]]:
+                now: datetime) -> Evaluation:
     """The one place recompute calls the pure rule engine: from empty state, every event of
-    the persons at once (the engine applies them in event time), with the evaluator's context."""
-    from activities.evaluation import rule_context  # the evaluator's own view of the tenant
+    the persons at once (the engine applies them in event time), in the context the live
+    evaluation round builds (zones, and the `without` index for these events)."""
+    from activities.rule_context import read_context
+    from activities.shard_round import first_seen_keys
 
-    zones = person_zones(conn, tenant.id, {item.person_id for item in items})
-    evaluation = evaluate({}, items, rules, context=rule_context(tenant, person_zones=zones), now=now)
-    return evaluation.state, evaluation.grants
+    wanted = first_seen_keys(items, rules)
+    context = read_context(conn, tenant, {item.person_id for item in items},
+                           first_seen=load_first_seen(conn, tenant.id, wanted) if wanted else {})
+    return evaluate({}, items, rules, context=context, now=now)
 
 
 def recompute(conn: Connection, tenant: TenantSettings, before: Sequence[LogRow],
@@ -111,23 +123,29 @@ def recompute(conn: Connection, tenant: TenantSettings, before: Sequence[LogRow]
     rules = compile_rules(tenant.achievements)
     mine = [row for row in after if _person(row) in persons]
     items = [EvalEvent(r.seq, r.route.person_id, r.event, r.route.decision) for r in mine if r.route]
-    state, new_grants = _run_engine(conn, tenant, rules, items, datetime.now(UTC))
+    evaluation = _run_engine(conn, tenant, rules, items, datetime.now(UTC))
+    state, new_grants = evaluation.state, evaluation.grants
     for item in items:
         outcome.counted[item.person_id] = outcome.counted.get(item.person_id, 0) + 1
-    _store_progress(conn, tenant, persons, state, rules)
+    _store_progress(conn, tenant, persons, state, evaluation.due, rules)
     _diff_grants(conn, tenant, persons, new_grants, outcome, reason=reason)
     _settle_queue(conn, tenant, before, after, persons, outcome)
     return outcome
 
 
 def _store_progress(conn: Connection, tenant: TenantSettings, persons: set[str],
-                    state: dict[tuple[str, str], RuleState], rules: list[CompiledRule]) -> None:
+                    state: dict[tuple[str, str], RuleState], due: dict[tuple[str, str], datetime | None],
+                    rules: list[CompiledRule]) -> None:
     versions = {rule.key: rule.version for rule in rules}
     if persons and versions:
         conn.execute(delete(progress).where(
             progress.c.tenant == tenant.id, progress.c.person_id.in_(sorted(persons)),
             tuple_(progress.c.achievement, progress.c.version).in_(list(versions.items()))))
-    save_progress(conn, tenant.id, state, versions)
+    by_shard: dict[int, dict[tuple[str, str], RuleState]] = {}
+    for key, value in state.items():  # a progress row keeps its person's shard (for due times)
+        by_shard.setdefault(shard_of(key[0], tenant.shards), {})[key] = value
+    for shard, part in sorted(by_shard.items()):
+        save_progress(conn, tenant.id, shard, part, {k: due.get(k) for k in part}, versions)
 
 
 def _change(row: Any, note: str = "") -> GrantChange:
@@ -164,8 +182,10 @@ def _gain(conn: Connection, tenant: TenantSettings, grant: Grant, row: Any, deli
         outcome.gained.append(_change(row, "restored"))
         return
     spec = tenant.achievement(grant.rule.key)
-    channels = {grant.rule.key: [(c, tenant.channel(c).kind) for c in spec.deliver_to  # type: ignore[union-attr]
-                                 ]} if spec is not None and delivered_as is None else {}
+    from activities.evaluation import delivery_routes  # the live round's routing
+
+    send = spec is not None and delivered_as is None
+    channels = {grant.rule.key: delivery_routes(tenant, spec)} if send else {}  # type: ignore[arg-type]
     insert_grants(conn, tenant.id, shard_of(grant.person_id, tenant.shards), [grant], channels)
     note = f"already delivered as {delivered_as}: not sent again" if delivered_as else ""
     outcome.gained.append(GrantChange(grant.grant_id, grant.person_id, grant.rule.key,

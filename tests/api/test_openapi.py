@@ -188,7 +188,7 @@ def test_the_spec_documents_bodies_security_and_every_status() -> None:
         "/v1/persons/{identity}/achievements/{key}": {"get": ["200", "400", "401", "404", "409"]},
         "/v1/simulate": {"post": ["200", "400", "401", "404", "409", "413", "422"]},
         "/v1/persons/{identity}/preferences": {"get": ["200", "400", "401", "404", "409"],
-                                               "put": ["200", "400", "401", "404", "409"]},
+                                               "put": ["200", "400", "401", "404", "409", "422"]},
         "/v1/deliveries": {"get": ["200", "401", "422"]},
         "/v1/deliveries/{grant_id}/{channel}/retry": {"post": ["200", "401", "404", "409", "422", "503"]},
         "/v1/shards": {"get": ["200", "401"]},

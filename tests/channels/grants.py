@@ -44,6 +44,6 @@ def grant_each(engine, config, github_ids: dict[str, str]) -> list[str]:  # noqa
     evaluation = EvaluationActivities(engine, config, client=None, task_queue="unused")
     for shard in sorted({shard_of(person, tenant.shards) for person in github_ids}):
         ActivityEnvironment().run(evaluation.evaluate_shard, EvaluateShardInput(
-            tenant=tenant.id, shard=shard, batch_size=100))
+            tenant=tenant.id, shard=shard, batch_size=100, now=datetime.now(UTC)))
     with engine.connect() as conn:
         return [r.grant_id for r in conn.execute(select(grants.c.grant_id).order_by(grants.c.person_id))]

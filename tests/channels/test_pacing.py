@@ -54,7 +54,8 @@ def _granted(engine: Engine, db_url: str, smtp: str, types: list[str]) -> tuple[
         "data": {"actor": {"system": "github", "id": "15669918"}}} for i, type_ in enumerate(types)])
     result = ActivityEnvironment().run(
         EvaluationActivities(engine, config, client=None, task_queue="unused").evaluate_shard,
-        EvaluateShardInput(tenant="demo", shard=shard_of("demo-1", 4), batch_size=100))
+        EvaluateShardInput(tenant="demo", shard=shard_of("demo-1", 4), batch_size=100,
+                           now=datetime.now(UTC)))
     return config, [g.grant_id for g in result.undispatched]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -55,7 +56,7 @@ def evaluate_all(engine: Engine, cfg: Config) -> None:
     tenant = cfg.tenants[0]
     evaluation = EvaluationActivities(engine, cfg, client=None, task_queue="unused")
     for shard in range(tenant.shards):
-        while evaluation._evaluate_shard(EvaluateShardInput(tenant=tenant.id, shard=shard,
+        while evaluation._evaluate_shard(EvaluateShardInput(tenant=tenant.id, shard=shard, now=datetime.now(UTC),
                                                             batch_size=50)).more:
             pass
 

@@ -14,7 +14,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -91,7 +91,7 @@ def _granted(engine: Engine, db_url: str, smtp: str, types: list[str]) -> tuple[
         for i, type_ in enumerate(types)])
     evaluation = EvaluationActivities(engine, config, client=None, task_queue="unused")
     result = ActivityEnvironment().run(evaluation.evaluate_shard, EvaluateShardInput(
-        tenant="demo", shard=shard_of("demo-1", tenant.shards), batch_size=100))
+        tenant="demo", shard=shard_of("demo-1", tenant.shards), batch_size=100, now=datetime.now(UTC)))
     return config, result.undispatched
 
 
