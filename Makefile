@@ -18,8 +18,10 @@ venv: $(STAMP)
 up: $(STAMP)
 	exec $(VENV)/bin/accolade up --config $(CONFIG)
 
+# Two processes, each taking whole test files (`--dist loadfile`: a file's fixtures stay in one
+# process); each starts its own Temporal dev server. PYTEST_ARGS="-n 0" runs in one process.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/throughput.py $(BENCH_ARGS)
