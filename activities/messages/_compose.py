@@ -112,7 +112,7 @@ def describe_rule(spec: AchievementSpec, locale: str = "en") -> str:
 def _condition(value: Any) -> str:
     if isinstance(value, dict):
         ((op, operand),) = value.items()
-        return f"{op} {operand}"
+        return f"{op} {_condition(operand) if op == 'not' else operand}"  # `not` wraps a condition
     if isinstance(value, list):
         return "in " + "/".join(map(str, value))
     return f"= {value}"
