@@ -6,11 +6,14 @@ It needs no recipient and cannot fail; the line and the `sent` status are writte
 
 from __future__ import annotations
 
+import threading
 from typing import Literal
 
 from channels.base import Channel, ChannelSettings, Delivery, Links, Sent
 
 __all__ = ["ConsoleChannel", "ConsoleSettings"]
+
+_WRITE = threading.Lock()  # deliveries run in a thread pool
 
 
 class ConsoleSettings(ChannelSettings):
@@ -27,6 +30,10 @@ class ConsoleChannel(Channel[ConsoleSettings]):
 
     def send(self, delivery: Delivery) -> Sent:
         grant = delivery.grant
-        print(f"[accolade] {grant.tenant}/{grant.person_id}: {delivery.message.text}",
-              file=self.clients.console, flush=True)
+        # One write per message, under a lock: `print` writes the text and its newline apart, so
+        # two deliveries printing at once interleaved ("When: …[accolade] …") on one line.
+        with _WRITE:
+            self.clients.console.write(f"[accolade] {grant.tenant}/{grant.person_id}: "
+                                       f"{delivery.message.text}\n")
+            self.clients.console.flush()
         return Sent()
